@@ -1,0 +1,5 @@
+import sys
+
+from quayscan.cli import main
+
+sys.exit(main())

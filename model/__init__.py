@@ -1,0 +1,1 @@
+"""Preprocessing, the ONNX runner and the decision policy (torch-free); the network and export (torch)."""

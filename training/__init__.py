@@ -1,0 +1,1 @@
+"""Training loop, augmentation, evaluation report, threshold calibration, retraining (torch)."""
