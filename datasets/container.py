@@ -37,27 +37,34 @@ class Hold:
 
 @dataclass(frozen=True)
 class Vehicle:
-    """What the scene builder placed: container outlines and their holds, in scene millimetres."""
+    """Where the containers sit on the chassis, in scene millimetres, and their holds."""
 
     layout: str
+    deck_mm: float  # height of the containers' bottoms above the road
+    height_mm: float  # container height (standard or high cube)
     containers: tuple[Box, ...]
     holds: tuple[Hold, ...]
     length_mm: float  # image length needed, margins included
 
 
-def plan_vehicle(layout: str, rng: np.random.Generator) -> tuple[float, float, float, list[float]]:
-    """Choose margins, deck height, container height and container x positions for a layout."""
+def hold_of(container: Box) -> Hold:
+    """The cargo space inside a container outline."""
+    return Hold(Box(container.x0 + 60, container.y0 + FLOOR_MM, container.x1 - 70, container.y1 - ROOF_MM))
+
+
+def plan_vehicle(layout: str, rng: np.random.Generator) -> Vehicle:
+    """Choose margins, deck height, container height and positions for a layout (paints nothing)."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown container layout {layout!r}; known: {sorted(LAYOUTS)}")
-    lead = float(rng.uniform(600, 1400))  # air and tractor tail before the first box
+    lead = float(rng.uniform(600, 1400))  # air and the tractor's tail before the first box
     tail = float(rng.uniform(250, 900))
     deck = float(rng.uniform(1180, 1350))
     height = HEIGHT_MM["high_cube"] if (layout == "40ft" and rng.random() < 0.5) else HEIGHT_MM["standard"]
-    xs, x = [], lead
+    boxes, x = [], lead
     for i, size in enumerate(LAYOUTS[layout]):
-        xs.append(x)
+        boxes.append(Box(x, deck, x + LENGTH_MM[size], deck + height))
         x += LENGTH_MM[size] + (float(rng.uniform(60, 300)) if i == 0 and len(LAYOUTS[layout]) > 1 else 0)
-    return deck, height, x + tail, xs
+    return Vehicle(layout, deck, height, tuple(boxes), tuple(hold_of(b) for b in boxes), x + tail)
 
 
 def _corrugated_side_walls(c: Canvas, box: Box, t_mm: float) -> None:
@@ -81,10 +88,10 @@ def _box_tube(c: Canvas, box: Box, wall_mm: float, n: int = 2, across_cm: float 
     c.add("iron", Box(box.x0, box.y0, box.x1, box.y0 + wall_mm), n * across_cm - n * 2 * wall_mm / 10)
 
 
-def build_container(c: Canvas, rng: np.random.Generator, x0: float, size: str, bottom: float, height: float) -> Hold:
-    """One ISO container with its bottom at ``bottom`` mm; returns its hold."""
-    length = LENGTH_MM[size]
-    x1, top = x0 + length, bottom + height
+def build_container(c: Canvas, rng: np.random.Generator, box: Box) -> Hold:
+    """Paint one ISO container with outline ``box`` (mm); returns its hold."""
+    x0, x1, bottom, top = box.x0, box.x1, box.y0, box.y1
+    size = "20ft" if box.w < 9000 else "40ft"
     w = INTERIOR_WIDTH_CM
     sheet = 2.0 if size == "20ft" else 1.6
     _corrugated_side_walls(c, Box(x0 + 150, bottom + 160, x1 - 150, top - 60), sheet)
@@ -117,7 +124,7 @@ def build_container(c: Canvas, rng: np.random.Generator, x0: float, size: str, b
     c.add("iron", Box(x1 - 150, bottom + 10, x1 - 10, bottom + 130), w * 0.1)
     for cx in (x1 - 14, x1 - 9):
         c.add("iron", Box(cx - 14, bottom + 60, cx + 14, top - 60), cylinder_upright(cx, 13.5), 7.87 * 2)
-    return Hold(Box(x0 + 60, bottom + FLOOR_MM, x1 - 70, top - ROOF_MM))
+    return hold_of(box)
 
 
 def _wheel_set(c: Canvas, cx: float, radius: float, tyres: int) -> None:
@@ -155,13 +162,8 @@ def build_chassis(c: Canvas, rng: np.random.Generator, x0: float, x1: float, dec
     c.add("iron", Box(x0 - 1500, deck - 480, drive + 700, deck - 340), 2 * 0.8)
 
 
-def build_vehicle(c: Canvas, rng: np.random.Generator, layout: str, plan: tuple) -> Vehicle:
-    """Paint chassis and containers for a layout planned by :func:`plan_vehicle`."""
-    deck, height, length, xs = plan
-    sizes = LAYOUTS[layout]
-    boxes, holds = [], []
-    for x0, size in zip(xs, sizes):
-        holds.append(build_container(c, rng, x0, size, deck, height))
-        boxes.append(Box(x0, deck, x0 + LENGTH_MM[size], deck + height))
-    build_chassis(c, rng, boxes[0].x0, boxes[-1].x1, deck)
-    return Vehicle(layout, tuple(boxes), tuple(holds), length)
+def paint_vehicle(c: Canvas, rng: np.random.Generator, vehicle: Vehicle) -> None:
+    """Paint chassis and containers of a planned vehicle."""
+    for box in vehicle.containers:
+        build_container(c, rng, box)
+    build_chassis(c, rng, vehicle.containers[0].x0, vehicle.containers[-1].x1, vehicle.deck_mm)
