@@ -12,29 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
+from quayscan.datasets.png16 import encode_png16
 from quayscan.datasets.readers import read_scan
 from quayscan.datasets.scan import Scan
 
 LABELS = "labels.jsonl"
 RECIPE = "dataset.json"
-#: zlib level 1: noisy 16-bit radiographs barely compress further, and level 1 is several times faster
-PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", image, PNG_PARAMS)
-    if not ok:
-        raise ValueError(f"could not encode a {image.dtype} {image.shape} image as PNG")
-    return buf.tobytes()
-
-
-def write_images(out: Path, labels: dict[str, Any], images: list[np.ndarray]) -> None:
+def write_images(out: Path, labels: dict[str, Any], images: list[np.ndarray], compression: int = 0) -> None:
     """Write a scan's images where its label record says (high first, then low if any)."""
     for key, image in zip(("high", "low"), images):
-        (out / labels["files"][key]).write_bytes(encode_png(image))
+        (out / labels["files"][key]).write_bytes(encode_png16(image, compression))
 
 
 def write_labels(out: Path, records: list[dict[str, Any]]) -> None:

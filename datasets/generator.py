@@ -10,6 +10,7 @@ very same scan without its anomalies: the tests compare the two to prove every b
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,14 +99,17 @@ def canvas_for(length_mm: float, profile: Profile) -> Canvas:
     return Canvas(width, height, (px, py), FRAME_TOP_MM)
 
 
-def render_scan(spec: ScanSpec, profile: Profile, *, anomalies: bool = True) -> RenderedScan:
+def render_scan(spec: ScanSpec, profile: Profile, *, anomalies: bool = True,
+                timings: dict[str, float] | None = None) -> RenderedScan:
     """Render a spec into detector images and its label record.
 
     Args:
         spec: from :func:`sample_spec`.
         profile: the scanner.
         anomalies: False renders the honest version of the same scan (declared load, nothing hidden).
+        timings: if given, seconds spent per stage are added to it (for the benchmark).
     """
+    clock = _Clock(timings)
     types = spec.anomaly_types if anomalies else []
     vehicle = plan_vehicle(spec.layout, np.random.default_rng(spec.seeds["layout"]))
     c = canvas_for(vehicle.length_mm, profile)
@@ -144,10 +148,25 @@ def render_scan(spec: ScanSpec, profile: Profile, *, anomalies: bool = True) -> 
     if "manifest_mismatch" in types:
         extent = anom.union(all_items) if all_items else anom.union([h.box for h in vehicle.holds])
         found.append(anom.Anomaly("manifest_mismatch", extent, {"declared": spec.declared_look, "actual": truth}))
+    clock.lap("cargo")
     paint_vehicle(c, np.random.default_rng(spec.seeds["structure"]), vehicle)
-    t = transmission(c.maps, profile.energies_mev)
+    clock.lap("structure")
+    t = transmission(c.maps, profile.energies_mev, sorted(c.used))
+    clock.lap("transmission")
     images = detect(t, profile, np.random.default_rng(spec.seeds["noise"]))
+    clock.lap("detector")
     return RenderedScan(images, _labels(spec, profile, vehicle, c, truth, found))
+
+
+class _Clock:
+    def __init__(self, timings: dict[str, float] | None):
+        self.timings, self.t = timings, time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[stage] = self.timings.get(stage, 0.0) + now - self.t
+            self.t = now
 
 
 def _labels(spec: ScanSpec, profile: Profile, vehicle, c: Canvas, truth: str, found: list[anom.Anomaly]) -> dict[str, Any]:

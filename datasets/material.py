@@ -17,7 +17,7 @@ from quayscan.datasets.physics import MATERIAL_INDEX, MATERIALS, transmission
 
 ORGANIC, INORGANIC, METAL, UNKNOWN = 1, 2, 3, 0
 #: below this high-energy attenuation there is too little matter to tell; above it too few photons
-MIN_ATTENUATION, MAX_ATTENUATION = 0.08, 6.5
+MIN_ATTENUATION, MAX_ATTENUATION = 0.25, 6.5
 #: BGR display colours, as on cargo image-review workstations
 COLOURS = {ORGANIC: (0, 140, 255), INORGANIC: (60, 200, 60), METAL: (255, 120, 30)}
 
@@ -59,9 +59,13 @@ def classify(high: np.ndarray, low: np.ndarray, air_value: float, energies_mev: 
 
 def colourise(high: np.ndarray, low: np.ndarray | None, air_value: float,
               energies_mev: tuple[float, ...] = (6.0, 3.0), max_attenuation: float = 7.0) -> np.ndarray:
-    """A BGR uint8 picture: brightness from log attenuation, hue from the material class."""
+    """A BGR uint8 picture: brightness from log attenuation, hue from the material class.
+
+    Brightness falls with the square root of the attenuation, so thin walls stay visible next to
+    dense cargo, as on a review workstation's default window.
+    """
     lh = -np.log(np.clip(high.astype(np.float32) / air_value, 1.0 / air_value, 1.0))
-    value = np.clip(1.0 - lh / max_attenuation, 0, 1)
+    value = np.clip(1.0 - np.sqrt(lh / max_attenuation), 0, 1)
     grey = (value * 255).astype(np.uint8)
     bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR).astype(np.float32)
     if low is not None and len(energies_mev) == 2:

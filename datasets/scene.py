@@ -60,6 +60,7 @@ class Canvas:
         self.pitch = (float(pitch_mm[0]), float(pitch_mm[1]))
         self.y_top = float(y_top_mm)
         self.maps = np.zeros((len(MATERIALS), self.height, self.width), np.float32)
+        self.used: set[int] = set()  # materials painted so far; the others stay all zero
 
     # -- coordinates -------------------------------------------------------------------------
     def col(self, x_mm: float) -> float:
@@ -100,6 +101,7 @@ class Canvas:
         if grid is None:
             return
         rows, cols, X, Y = grid
+        self.used.add(m)
         if callable(path_cm):
             path = np.broadcast_to(path_cm(X, Y), (rows.stop - rows.start, cols.stop - cols.start))
             self.maps[m, rows, cols] += rho * np.clip(path, 0.0, None)
