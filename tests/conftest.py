@@ -41,3 +41,13 @@ def dicos_dir() -> Path:
     if not DICOS_DIR.is_dir():
         pytest.skip(f"DICOS samples not found at {DICOS_DIR}")
     return DICOS_DIR
+
+
+@pytest.fixture
+def fast_profile():
+    """The default scanner at a coarse 20 x 20 mm pitch: full physics, a sixteenth of the pixels."""
+    from quayscan.datasets.profiles import load_profile, profile_from_dict
+
+    d = load_profile("linac-6-3").to_dict()
+    d.update(name="test-coarse", pitch_mm=[20.0, 20.0])
+    return profile_from_dict(d)
