@@ -169,7 +169,13 @@ def _check_pixel_module(ds: pydicom.Dataset, name: str) -> None:
 
 
 def _pixels(ds: pydicom.Dataset, name: str) -> np.ndarray:
-    syntax = ds.file_meta.TransferSyntaxUID
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is None:  # a bare dataset read with force: pydicom worked out its encoding while parsing
+        implicit, little = ds.original_encoding
+        syntax = UID(
+            "1.2.840.10008.1.2" if implicit else "1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2"
+        )
+        ds.file_meta.TransferSyntaxUID = syntax
     if syntax in JPEG_LOSSLESS and not get_decoder(syntax).is_available:
         frame = next(generate_frames(ds.PixelData, number_of_frames=1))
         image = decode_jpeg_lossless(frame, name)
