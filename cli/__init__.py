@@ -14,9 +14,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from quayscan.cli import generate
+from quayscan.cli import evaluate, export, generate, train
 
-SUBCOMMANDS = [generate]
+SUBCOMMANDS = [generate, train, export, evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

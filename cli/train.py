@@ -1,0 +1,40 @@
+"""``quayscan train``: train the triage network (see ``quayscan.training.train`` for recipes).
+
+    quayscan train --synth 3000:100:linac-6-3 --out runs/default --epochs 4
+    torchrun --nproc_per_node=2 -m quayscan.cli train --synth 400:1:linac-6-3 --out runs/ddp --epochs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the triage network", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", action="append", default=[], help="dataset folder (repeatable)")
+    p.add_argument("--synth", action="append", default=[],
+                   help="draw scans from the generator: COUNT:SEED:PROFILE[:ANOMALY_RATE] (repeatable)")
+    p.add_argument("--val-data", action="append", default=[], help="validation dataset folder (repeatable)")
+    p.add_argument("--val-synth", action="append", default=[], help="validation scans from the generator")
+    p.add_argument("--val-fraction", type=float, default=0.15,
+                   help="share held out for validation when no --val-* is given (default: 0.15)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, config.json, history.jsonl")
+    p.add_argument("--epochs", type=int, default=4, help="epochs (default: 4)")
+    p.add_argument("--batch-size", type=int, default=16, help="batch size per process (default: 16)")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate, one-cycle (default: 3e-3)")
+    p.add_argument("--width", type=int, default=736, help="training frame width in px at 20 mm (default: 736)")
+    p.add_argument("--init", help="initialise weights from this checkpoint (fine-tuning)")
+    p.add_argument("--target-recall", type=float, default=0.99, help="inspect recall to calibrate for (default: 0.99)")
+    p.add_argument("--workers", type=int, default=2, help="processes that read or generate scans (default: 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of shuffling, augmentation and init (default: 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from quayscan.training.train import main
+
+    if not args.data and not args.synth:
+        raise ValueError("give training data with --data DIR or --synth COUNT:SEED:PROFILE")
+    return main(args)

@@ -1,0 +1,198 @@
+"""Train the triage network; one process, or many under torchrun with the same command.
+
+    quayscan train --synth 3000:100:linac-6-3 --synth 1000:200:mobile-4-2 --out runs/default --epochs 4
+    quayscan train --data data/train --val-data data/val --out runs/exp1
+    torchrun --nproc_per_node=2 -m quayscan.cli train --synth 400:1:linac-6-3 --out runs/ddp --epochs 1
+    quayscan train --init runs/default/best.pt --data data/export --out runs/finetune --epochs 2
+
+Each epoch: a pass over the training samples (progress bar), then a validation pass; ``last.pt`` and
+``best.pt`` carry the network config, preprocessing, class names, data recipe and optimizer state, and
+a run resumes from ``last.pt`` when started again with the same --out. At the end the thresholds are
+calibrated on the validation set and stored in ``best.pt``, ready for ``quayscan export``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from quayscan.datasets.commodities import class_names
+from quayscan.model.network import NetConfig, TriageNet
+from quayscan.model.preprocess import PreprocessConfig
+from quayscan.training.augment import TrainTransform, place
+from quayscan.training.calibrate import calibrate
+from quayscan.training.data import HEAT_STRIDE, Sample, load_samples
+from quayscan.training.metrics import compute_metrics
+
+log = logging.getLogger(__name__)
+
+
+def setup_distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group under torchrun (gloo on CPU, nccl on GPU)."""
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def batches(samples: list[Sample], batch_size: int, width: int, rng: np.random.Generator | None,
+            transform: TrainTransform | None):
+    """Yield (x, mask, visible, commodity) tensors; shuffled and augmented when rng is given."""
+    order = rng.permutation(len(samples)) if rng is not None else np.arange(len(samples))
+    for s in range(0, len(order), batch_size):
+        xs, ms = [], []
+        chunk = [samples[i] for i in order[s : s + batch_size]]
+        for smp in chunk:
+            x, m = smp.x.astype(np.float32), smp.mask
+            if transform is not None:
+                x, m = transform(x, m, rng)
+            x, m = place(x, m, width, rng)
+            xs.append(x)
+            ms.append(m)
+        yield (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ms)).float(),
+               torch.tensor([smp.visible for smp in chunk], dtype=torch.float32),
+               torch.tensor([smp.commodity for smp in chunk]))
+
+
+def loss_fn(net: torch.nn.Module, x, mask, visible, commodity) -> tuple[torch.Tensor, dict[str, float]]:
+    inspect_logit, commodity_logits, heat = net(x, heat_logits=True)  # heat: (B, h, w) logits
+    target = F.max_pool2d(mask[:, None], HEAT_STRIDE)[:, 0]  # a cell is positive if any box pixel is in it
+    l_img = F.binary_cross_entropy_with_logits(inspect_logit, visible, pos_weight=torch.tensor(2.0))
+    weight = 1.0 + 9.0 * target  # anomaly cells are few: weigh them up
+    l_heat = F.binary_cross_entropy_with_logits(heat, target, weight=weight)
+    l_cls = F.cross_entropy(commodity_logits, commodity, label_smoothing=0.05)
+    total = l_img + l_heat + l_cls
+    return total, {"img": float(l_img), "heat": float(l_heat), "cls": float(l_cls)}
+
+
+def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, rank: int) -> dict[str, float]:
+    net.train()
+    sums: dict[str, float] = {}
+    steps = math.ceil(len(samples) / args.batch_size)
+    bar = tqdm(batches(samples, args.batch_size, args.width, rng, transform), total=steps,
+               desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
+    for x, m, v, c in bar:
+        loss, parts = loss_fn(net, x, m, v, c)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        for k, val in parts.items():
+            sums[k] = sums.get(k, 0.0) + val
+        bar.set_postfix({k: f"{val:.3f}" for k, val in parts.items()})
+    return {k: v / max(1, steps) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def predict(net, samples: list[Sample], args) -> tuple[np.ndarray, np.ndarray]:
+    """Anomaly and commodity probabilities for samples, in order."""
+    core = net.module if hasattr(net, "module") else net
+    core.eval()
+    probs, classes = [], []
+    for x, _, _, _ in batches(samples, args.batch_size, args.width, None, None):
+        logit, cls, _ = core(x)
+        probs.append(torch.sigmoid(logit).numpy())
+        classes.append(torch.softmax(cls, dim=1).numpy())
+    if not probs:
+        return np.zeros(0), np.zeros((0, len(class_names())))
+    return np.concatenate(probs), np.concatenate(classes)
+
+
+def checkpoint(net, opt, sched, epoch: int, args, recipe, extra: dict[str, Any]) -> dict[str, Any]:
+    core = net.module if hasattr(net, "module") else net
+    return {"model": core.state_dict(), "net_config": core.cfg.to_dict(), "preprocess": PreprocessConfig().to_dict()
+            if not hasattr(args, "preprocess") else args.preprocess.to_dict(), "class_names": class_names(),
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch,
+            "data_recipe": recipe, "args": {k: v for k, v in vars(args).items() if k not in ("run", "preprocess")},
+            **extra}
+
+
+def split(samples: list[Sample], fraction: float) -> tuple[list[Sample], list[Sample]]:
+    """Hold out every k-th sample for validation (deterministic)."""
+    k = max(2, int(round(1 / fraction)))
+    return [s for i, s in enumerate(samples) if i % k != 0], [s for i, s in enumerate(samples) if i % k == 0]
+
+
+def main(args) -> int:
+    rank, world = setup_distributed()
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    args.preprocess = PreprocessConfig()
+    samples, recipe = load_samples(args.data, args.synth, args.preprocess, workers=args.workers,
+                                   progress=rank == 0 and not args.no_progress)
+    if args.val_data or args.val_synth:
+        train, _ = samples, None
+        val, val_recipe = load_samples(args.val_data, args.val_synth, args.preprocess, workers=args.workers,
+                                       progress=rank == 0 and not args.no_progress)
+    else:
+        train, val = split(samples, args.val_fraction)
+        val_recipe = [{"held_out": f"every {max(2, int(round(1 / args.val_fraction)))}th sample of the training sources"}]
+    if not train or not val:
+        raise ValueError(f"need training and validation scans, got {len(train)} and {len(val)}")
+    train = train[rank::world]  # each process trains on its shard
+    data_recipe = {"train": recipe, "val": val_recipe}
+    net = TriageNet(NetConfig(num_classes=len(class_names())))
+    if args.init:
+        state = torch.load(args.init, map_location="cpu", weights_only=False)
+        net.load_state_dict(state["model"])
+        log.info("initialised from %s", args.init)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps = args.epochs * math.ceil(len(train) / args.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, steps), pct_start=0.15)
+    start, best = 0, -1.0
+    if (out / "last.pt").is_file() and not args.init:
+        state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start, best = state["epoch"] + 1, state.get("best_score", -1.0)
+        log.info("resuming %s at epoch %d", out, start + 1)
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(net)
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps({**checkpoint(net, opt, sched, -1, args, data_recipe, {})["args"],
+                                                     "preprocess": args.preprocess.to_dict(), "world_size": world,
+                                                     "data_recipe": data_recipe}, indent=2, default=str))
+    rng = np.random.default_rng([args.seed, rank])
+    transform = TrainTransform(max_attenuation=args.preprocess.max_attenuation)
+    names = class_names()
+    for epoch in range(start, args.epochs):
+        t0 = time.perf_counter()
+        losses = train_one_epoch(net, opt, sched, train, args, rng, transform, epoch, rank)
+        if rank != 0:
+            continue
+        anomaly, commodity = predict(net, val, args)
+        records = [s.record for s in val]
+        thresholds = calibrate(anomaly, commodity, records, names, args.target_recall)
+        metrics = compute_metrics(anomaly, commodity, records, names, thresholds)
+        score = metrics["release_rate"] + metrics["commodity_top1"] + (metrics["auc"] if metrics["auc"] == metrics["auc"] else 0)
+        log.info("epoch %d: loss %s, val auc %.4f, release rate %.3f at recall %.3f, commodity top-1 %.3f (%.0f s)",
+                 epoch + 1, {k: round(v, 4) for k, v in losses.items()}, metrics["auc"], metrics["release_rate"],
+                 metrics["inspect_recall"], metrics["commodity_top1"], time.perf_counter() - t0)
+        extra = {"thresholds": thresholds.to_dict(), "val_metrics": metrics, "best_score": max(best, score)}
+        state = checkpoint(net, opt, sched, epoch, args, data_recipe, extra)
+        torch.save(state, out / "last.pt")
+        if score > best:
+            best = score
+            torch.save(state, out / "best.pt")
+        with open(out / "history.jsonl", "a") as f:
+            f.write(json.dumps({"epoch": epoch + 1, "loss": losses, "auc": metrics["auc"],
+                                "release_rate": metrics["release_rate"], "inspect_recall": metrics["inspect_recall"],
+                                "commodity_top1": metrics["commodity_top1"]}) + "\n")
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0
