@@ -14,9 +14,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from quayscan.cli import evaluate, export, generate, train
+from quayscan.cli import evaluate, export, generate, predict, train
 
-SUBCOMMANDS = [generate, train, export, evaluate]
+SUBCOMMANDS = [generate, train, export, evaluate, predict]
 
 
 def build_parser() -> argparse.ArgumentParser:
