@@ -59,7 +59,9 @@ class TriageNet(nn.Module):
         up = nn.functional.interpolate(f32, size=f16.shape[-2:], mode="nearest")  # (B, 576, H/16, W/16)
         logits = self.evidence(torch.cat([f16, up], dim=1))[:, 0]  # (B, H/16, W/16)
         k = self.cfg.pool_sharpness
-        flat = logits.flatten(1)  # (B, h*w)
-        inspect_logit = (torch.logsumexp(k * flat, dim=1) - torch.log(torch.tensor(float(flat.shape[1])))) / k  # (B,)
+        flat = k * logits.flatten(1)  # (B, h*w)
+        top = flat.amax(dim=1, keepdim=True)  # (B, 1)
+        # log of the mean of exp, written with tensor ops only so the exported graph keeps any width
+        inspect_logit = (torch.log(torch.exp(flat - top).mean(dim=1)) + top[:, 0]) / k  # (B,)
         commodity_logits = self.commodity(f32.mean(dim=(2, 3)))  # (B, C)
         return inspect_logit, commodity_logits, logits if heat_logits else torch.sigmoid(logits)

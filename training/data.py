@@ -52,27 +52,28 @@ def anomaly_mask(record: dict[str, Any], scan: Scan, x: np.ndarray, cfg: Preproc
     return mask
 
 
-def make_sample(record: dict[str, Any], scan: Scan, cfg: PreprocessConfig) -> Sample:
+def make_sample(record: dict[str, Any], scan: Scan, cfg: PreprocessConfig, exact: bool = False) -> Sample:
+    """A training sample; ``exact`` keeps float32 (validation: calibration must see what serving sees)."""
     x = preprocess(scan, cfg)
     names = class_names()
     visible = int(any(a["type"] in VISIBLE for a in record["truth"]["anomalies"]))
-    return Sample(x.astype(np.float16), anomaly_mask(record, scan, x, cfg), visible,
+    return Sample(x if exact else x.astype(np.float16), anomaly_mask(record, scan, x, cfg), visible,
                   names.index(record["truth"]["commodity"]), record)
 
 
 # -- sources --------------------------------------------------------------------------------------
-def _from_folder(args: tuple[str, dict[str, Any], dict[str, Any]]) -> Sample:
-    folder, record, cfg = args
-    return make_sample(record, load_scan(folder, record), PreprocessConfig.from_dict(cfg))
+def _from_folder(args: tuple[str, dict[str, Any], dict[str, Any], bool]) -> Sample:
+    folder, record, cfg, exact = args
+    return make_sample(record, load_scan(folder, record), PreprocessConfig.from_dict(cfg), exact)
 
 
-def _from_generator(args: tuple[int, int, str, float, dict[str, Any]]) -> Sample:
-    seed, index, profile, rate, cfg = args
+def _from_generator(args: tuple[int, int, str, float, dict[str, Any], bool]) -> Sample:
+    seed, index, profile, rate, cfg, exact = args
     scan = generate_scan(seed, index, load_profile(profile), rate)
     lab = scan.labels
     s = Scan(scan.images[0], scan.images[1] if len(scan.images) > 1 else None,
              tuple(lab["pixel_pitch_mm"]), lab["air_value"], lab)
-    return make_sample(lab, s, PreprocessConfig.from_dict(cfg))
+    return make_sample(lab, s, PreprocessConfig.from_dict(cfg), exact)
 
 
 def parse_synth(spec: str) -> tuple[int, int, str, float]:
@@ -100,20 +101,25 @@ def _pool_map(fn, jobs: list, workers: int, desc: str, progress: bool) -> list[S
 
 def load_samples(
     folders: list[str], synth: list[str], cfg: PreprocessConfig, *, workers: int = 1, progress: bool = True,
+    exact: bool = False,
 ) -> tuple[list[Sample], list[dict[str, Any]]]:
-    """All samples of the given sources, and the data recipe that describes them."""
+    """All samples of the given sources, and the data recipe that describes them.
+
+    Args:
+        exact: keep inputs in float32 (for validation) instead of float16 (half the memory, for training).
+    """
     samples: list[Sample] = []
     recipe: list[dict[str, Any]] = []
     for folder in folders:
         records = read_labels(folder)
-        jobs = [(str(folder), r, cfg.to_dict()) for r in records]
+        jobs = [(str(folder), r, cfg.to_dict(), exact) for r in records]
         samples += _pool_map(_from_folder, jobs, workers, f"read {Path(folder).name}", progress)
         recipe.append({"folder": str(folder), "count": len(records), **{k: v for k, v in read_recipe(folder).items()
                                                                      if k in ("generator_version", "seed", "anomaly_rate")},
                        "profile": read_recipe(folder).get("profile", {}).get("name")})
     for spec in synth:
         count, seed, profile, rate = parse_synth(spec)
-        jobs = [(seed, i, profile, rate, cfg.to_dict()) for i in range(count)]
+        jobs = [(seed, i, profile, rate, cfg.to_dict(), exact) for i in range(count)]
         samples += _pool_map(_from_generator, jobs, workers, f"generate {profile}", progress)
         recipe.append({"generator": GENERATOR_VERSION, "seed": seed, "count": count, "profile": profile,
                        "anomaly_rate": rate})

@@ -73,7 +73,7 @@ def loss_fn(net: torch.nn.Module, x, mask, visible, commodity) -> tuple[torch.Te
     l_heat = F.binary_cross_entropy_with_logits(heat, target, weight=weight)
     l_cls = F.cross_entropy(commodity_logits, commodity, label_smoothing=0.05)
     total = l_img + l_heat + l_cls
-    return total, {"img": float(l_img), "heat": float(l_heat), "cls": float(l_cls)}
+    return total, {"img": l_img.item(), "heat": l_heat.item(), "cls": l_cls.item()}
 
 
 def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, rank: int) -> dict[str, float]:
@@ -131,14 +131,18 @@ def main(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     args.preprocess = PreprocessConfig()
+    progress = rank == 0 and not args.no_progress
+    separate_val = bool(args.val_data or args.val_synth)
     samples, recipe = load_samples(args.data, args.synth, args.preprocess, workers=args.workers,
-                                   progress=rank == 0 and not args.no_progress)
-    if args.val_data or args.val_synth:
-        train, _ = samples, None
+                                   progress=progress, exact=not separate_val)
+    if separate_val:
+        train = samples
         val, val_recipe = load_samples(args.val_data, args.val_synth, args.preprocess, workers=args.workers,
-                                       progress=rank == 0 and not args.no_progress)
+                                       progress=progress, exact=True)
     else:
         train, val = split(samples, args.val_fraction)
+        for s in train:
+            s.x = s.x.astype(np.float16)  # validation keeps float32, exactly what serving computes
         val_recipe = [{"held_out": f"every {max(2, int(round(1 / args.val_fraction)))}th sample of the training sources"}]
     if not train or not val:
         raise ValueError(f"need training and validation scans, got {len(train)} and {len(val)}")

@@ -1,0 +1,112 @@
+"""The model path end to end: tiny training, export with metadata, parity torch vs ONNX, evaluate, predict."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from quayscan.cli import main  # noqa: E402
+from quayscan.datasets.generator import generate_scan  # noqa: E402
+from quayscan.datasets.scan import Scan  # noqa: E402
+from quayscan.model.card import read_card  # noqa: E402
+from quayscan.model.runner import Runner  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A few training steps on a few generated scans, exported: a loadable (if useless) model."""
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", "--synth", "10:3:linac-6-3:0.5", "--out", str(out), "--epochs", "1", "--batch-size", "4",
+                 "--val-fraction", "0.3", "--workers", "1", "--no-progress"]) == 0
+    assert main(["export", "--checkpoint", str(out / "best.pt"), "--out", str(out / "model.onnx")]) == 0
+    return out
+
+
+def test_training_writes_checkpoints_config_and_history(tiny_run):
+    assert (tiny_run / "last.pt").is_file() and (tiny_run / "best.pt").is_file()
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["epochs"] == 1 and config["preprocess"]["pitch_mm"] == 20.0
+    assert config["data_recipe"]["train"][0]["profile"] == "linac-6-3"
+    history = [json.loads(line) for line in (tiny_run / "history.jsonl").read_text().splitlines()]
+    assert len(history) == 1 and np.isfinite(history[0]["loss"]["cls"])
+    state = torch.load(tiny_run / "best.pt", map_location="cpu", weights_only=False)
+    assert {"model", "net_config", "preprocess", "class_names", "thresholds", "data_recipe"} <= set(state)
+
+
+def test_export_metadata_round_trip(tiny_run):
+    card = read_card(tiny_run / "model.onnx")
+    state = torch.load(tiny_run / "best.pt", map_location="cpu", weights_only=False)
+    assert card.class_names == state["class_names"]
+    assert card.thresholds.inspect == pytest.approx(state["thresholds"]["inspect"])
+    assert card.preprocess.to_dict() == state["preprocess"]
+    assert card.data_recipe["generator_version"] and card.data_recipe["train"][0]["seed"] == 3
+    assert card.model_version.endswith("-e1") and "validation" in card.evaluation
+
+
+def test_training_eval_path_and_serving_path_agree(tiny_run):
+    """Training-time eval preprocessing + torch versus serving preprocessing + onnxruntime, on one scan."""
+    from quayscan.training.data import make_sample
+    from quayscan.training.export_checkpoint import load_checkpoint
+    from quayscan.training.train import batches
+    from quayscan.model.preprocess import PreprocessConfig
+
+    net, state = load_checkpoint(tiny_run / "best.pt")
+    g = generate_scan(99, 1, __import__("quayscan.datasets.profiles", fromlist=["x"]).load_profile("linac-9-6"))
+    scan = Scan(g.images[0], g.images[1], tuple(g.labels["pixel_pitch_mm"]), g.labels["air_value"], g.labels)
+    sample = make_sample(g.labels, scan, PreprocessConfig.from_dict(state["preprocess"]), exact=True)
+    width = sample.x.shape[2] + (-sample.x.shape[2]) % 32
+    x, _, _, _ = next(batches([sample], 1, width, None, None))
+    with torch.no_grad():
+        logit, cls, heat = net(x)
+    pred = Runner(tiny_run / "model.onnx").predict([scan])[0]
+    assert pred.anomaly_prob == pytest.approx(float(torch.sigmoid(logit)[0]), abs=1e-4)
+    assert np.allclose(pred.commodity_probs, torch.softmax(cls, 1)[0].numpy(), atol=1e-4)
+    assert np.allclose(pred.heatmap, heat[0].numpy(), atol=1e-4)
+
+
+def test_evaluate_writes_a_valid_report(tiny_run, tmp_path, fast_profile):
+    from quayscan.datasets.make_dataset import generate_dataset
+
+    generate_dataset(tmp_path / "test", 6, 5, fast_profile, anomaly_rate=0.5, progress=False)
+    assert main(["evaluate", "--model", str(tiny_run / "model.onnx"), "--data", str(tmp_path / "test"),
+                 "--out", str(tmp_path / "report"), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    for key in ("auc", "threshold", "inspect_recall", "release_rate", "recall_by_type", "commodity_top1", "n_scans"):
+        assert key in report
+    assert report["n_scans"] == 6
+    assert (tmp_path / "report" / "report.html").is_file() and (tmp_path / "report" / "roc.png").is_file()
+
+
+def test_predict_prints_one_json_object_per_scan(tiny_run, tmp_path, capsys, fast_profile):
+    from quayscan.datasets.make_dataset import generate_dataset
+
+    recs = generate_dataset(tmp_path / "d", 2, 6, fast_profile, progress=False)
+    files = [str(tmp_path / "d" / r["files"]["high"]) for r in recs]
+    assert main(["predict", "--model", str(tiny_run / "model.onnx"), "--json", "--heatmaps",
+                 str(tmp_path / "heat"), *files]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    for line in lines:
+        assert line["decision"] in ("release", "inspect") and line["reasons"] is not None
+        assert line["model_version"] and os.path.isfile(line["heatmap"])
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    if torchrun is None:
+        pytest.skip("torchrun not installed")
+    cmd = [torchrun, "--nproc_per_node=2", "--master_port=29533", "-m", "quayscan.cli", "train",
+           "--synth", "8:4:linac-6-3:0.5", "--out", str(tmp_path / "ddp"), "--epochs", "1", "--batch-size", "2",
+           "--val-fraction", "0.5", "--workers", "1", "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = torch.load(tmp_path / "ddp" / "best.pt", map_location="cpu", weights_only=False)
+    assert json.loads((tmp_path / "ddp" / "config.json").read_text())["world_size"] == 2
+    assert "thresholds" in state
