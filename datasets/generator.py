@@ -127,12 +127,15 @@ def render_scan(spec: ScanSpec, profile: Profile, *, anomalies: bool = True,
             variant, cbox, region = anom.plan_compartment(anomaly_rng, hold.box)
             compartment = (variant, cbox)
         if i == target and "undeclared_goods" in types:
-            share = float(anomaly_rng.uniform(0.25, 0.6))
+            # the front part of the hold holds other goods; a car needs at least its own length
+            least = 3300.0 / region.w if spec.undeclared_commodity == "vehicles" else 0.25
+            share = float(anomaly_rng.uniform(min(least, 0.7), max(min(least, 0.7), 0.6)))
             split = region.x0 + share * region.w
-            other = build_cargo(spec.undeclared_commodity, c, anomaly_rng, Box(region.x0, region.y0, split, region.y1), hold.width_cm)
+            other = build_cargo(spec.undeclared_commodity, c, anomaly_rng, Box(region.x0, region.y0, split, region.y1),
+                                hold.width_cm)
             items = build_cargo(truth, c, cargo_rng, Box(split + 50, region.y0, region.x1, region.y1), hold.width_cm)
-            found.append(anom.Anomaly("undeclared_goods", anom.union(other) if other else Box(region.x0, region.y0, split, region.y1),
-                                      {"commodity": spec.undeclared_commodity}))
+            if other:  # a builder that found no room places nothing: then there is nothing to flag
+                found.append(anom.Anomaly("undeclared_goods", anom.union(other), {"commodity": spec.undeclared_commodity}))
             items = items + other
         else:
             items = build_cargo(truth, c, cargo_rng, region, hold.width_cm)
