@@ -12,12 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from quayscan.datasets.png16 import encode_png16
 from quayscan.datasets.readers import read_scan
 from quayscan.datasets.scan import Scan
 
 LABELS = "labels.jsonl"
 RECIPE = "dataset.json"
+
+
 def write_images(out: Path, labels: dict[str, Any], images: list[np.ndarray], compression: int = 0) -> None:
     """Write a scan's images where its label record says (high first, then low if any)."""
     for key, image in zip(("high", "low"), images):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from quayscan.datasets.cargo.bulk import PAYLOAD_KG, chord, clip, grid, layer, profile, radial, rects, stamp
+from quayscan.datasets.cargo.paint import PAYLOAD_KG, chord, clip, grid, layer, profile, radial, rects, stamp
 from quayscan.datasets.cargo.common import fill_length
 from quayscan.datasets.scene import Box, Canvas
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from quayscan.datasets.cargo.bulk import (PAYLOAD_KG, annulus, blocks, chord, clip, curve, fill_between, paint, radial, rects,
+from quayscan.datasets.cargo.paint import (PAYLOAD_KG, annulus, blocks, chord, clip, curve, fill_between, paint, radial, rects,
                                           stamp)
 from quayscan.datasets.cargo.common import fill_length
 from quayscan.datasets.scene import Box, Canvas, cylinder_along_x, cylinder_upright, ellipsoid
