@@ -39,6 +39,11 @@ class TriageNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         trunk = mobilenet_v3_small(weights=None, width_mult=cfg.width_mult).features
+        for m in trunk.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                # torchvision's 0.01 suits ImageNet-length runs; a short CPU run needs running stats that
+                # catch up within a few hundred steps, or evaluation sees the initial statistics
+                m.momentum = 0.1
         if cfg.in_channels != 3:
             first = trunk[0][0]
             trunk[0][0] = nn.Conv2d(cfg.in_channels, first.out_channels, 3, 2, 1, bias=False)
