@@ -15,7 +15,7 @@ import pytest
 import tifffile
 from pydicom.encaps import generate_frames
 
-from quayscan.datasets.dicos import decode_jpeg_lossless
+from quayscan.datasets.jpeg_lossless import decode_jpeg_lossless
 from quayscan.datasets.errors import (
     BitDepthError,
     ChannelError,
