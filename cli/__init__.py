@@ -14,9 +14,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from quayscan.cli import evaluate, export, generate, predict, train
+from quayscan.cli import evaluate, export, generate, predict, quantize, train
 
-SUBCOMMANDS = [generate, train, export, evaluate, predict]
+SUBCOMMANDS = [generate, train, export, evaluate, predict, quantize]
 
 
 def build_parser() -> argparse.ArgumentParser:
