@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 from pathlib import Path
@@ -46,13 +45,31 @@ def setup_distributed() -> tuple[int, int]:
     return 0, 1
 
 
+def _groups(samples: list[Sample], batch_size: int, width: int, rng: np.random.Generator | None):
+    """Batches of sample indices with their frame width: short scans (a 20 ft box) are batched together
+    in a narrower frame, so no compute goes into padding; shuffled when rng is given."""
+    short = -(-(width // 2 + 64) // 32) * 32
+    buckets: dict[int, list[int]] = {}
+    order = rng.permutation(len(samples)) if rng is not None else np.arange(len(samples))
+    for i in order:
+        buckets.setdefault(short if samples[i].x.shape[2] <= short else width, []).append(int(i))
+    groups = [(w, idx[s : s + batch_size]) for w, idx in buckets.items() for s in range(0, len(idx), batch_size)]
+    if rng is not None:
+        groups = [groups[k] for k in rng.permutation(len(groups))]
+    return groups
+
+
 def batches(samples: list[Sample], batch_size: int, width: int, rng: np.random.Generator | None,
             transform: TrainTransform | None):
-    """Yield (x, mask, visible, commodity) tensors; shuffled and augmented when rng is given."""
-    order = rng.permutation(len(samples)) if rng is not None else np.arange(len(samples))
-    for s in range(0, len(order), batch_size):
+    """Yield (x, mask, visible, commodity) tensors; shuffled and augmented when rng is given.
+
+    Without rng the order is the samples' own (validation, prediction) in a frame of ``width``.
+    """
+    groups = _groups(samples, batch_size, width, rng) if rng is not None else \
+        [(width, list(range(s, min(len(samples), s + batch_size)))) for s in range(0, len(samples), batch_size)]
+    for width, idx in groups:
         xs, ms = [], []
-        chunk = [samples[i] for i in order[s : s + batch_size]]
+        chunk = [samples[i] for i in idx]
         for smp in chunk:
             x, m = smp.x.astype(np.float32), smp.mask
             if transform is not None:
@@ -79,7 +96,7 @@ def loss_fn(net: torch.nn.Module, x, mask, visible, commodity) -> tuple[torch.Te
 def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, rank: int) -> dict[str, float]:
     net.train()
     sums: dict[str, float] = {}
-    steps = math.ceil(len(samples) / args.batch_size)
+    steps = len(_groups(samples, args.batch_size, args.width, None))
     bar = tqdm(batches(samples, args.batch_size, args.width, rng, transform), total=steps,
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
@@ -154,7 +171,7 @@ def main(args) -> int:
         net.load_state_dict(state["model"])
         log.info("initialised from %s", args.init)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    steps = args.epochs * math.ceil(len(train) / args.batch_size)
+    steps = args.epochs * len(_groups(train, args.batch_size, args.width, None))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, steps), pct_start=0.15)
     start, best = 0, -1.0
     if (out / "last.pt").is_file() and not args.init:
