@@ -85,8 +85,11 @@ def batches(samples: list[Sample], batch_size: int, width: int, rng: np.random.G
 def loss_fn(net: torch.nn.Module, x, mask, visible, commodity) -> tuple[torch.Tensor, dict[str, float]]:
     inspect_logit, commodity_logits, heat = net(x, heat_logits=True)  # heat: (B, h, w) logits
     target = F.max_pool2d(mask[:, None], HEAT_STRIDE)[:, 0]  # a cell is positive if any box pixel is in it
-    l_img = F.binary_cross_entropy_with_logits(inspect_logit, visible, pos_weight=torch.tensor(2.0))
-    weight = 1.0 + 9.0 * target  # anomaly cells are few: weigh them up
+    # small concealed objects are what a network learns last: weigh scans by how few cells their boxes cover
+    cells = target.flatten(1).sum(dim=1)  # (B,)
+    sample_w = torch.where(cells > 0, 1.0 + 4.0 / cells.clamp(min=1.0).sqrt(), torch.ones_like(cells))
+    l_img = F.binary_cross_entropy_with_logits(inspect_logit, visible, weight=sample_w, pos_weight=torch.tensor(2.0))
+    weight = 1.0 + 19.0 * target  # anomaly cells are few: weigh them up
     l_heat = F.binary_cross_entropy_with_logits(heat, target, weight=weight)
     l_cls = F.cross_entropy(commodity_logits, commodity, label_smoothing=0.05)
     total = l_img + l_heat + l_cls
