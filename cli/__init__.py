@@ -14,9 +14,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from quayscan.cli import evaluate, export, generate, predict, quantize, train
+from quayscan.cli import card, evaluate, export, generate, predict, quantize, train
 
-SUBCOMMANDS = [generate, train, export, evaluate, predict, quantize]
+SUBCOMMANDS = [generate, train, export, evaluate, predict, quantize, card]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -110,3 +110,20 @@ def test_torchrun_two_processes(tmp_path):
     state = torch.load(tmp_path / "ddp" / "best.pt", map_location="cpu", weights_only=False)
     assert json.loads((tmp_path / "ddp" / "config.json").read_text())["world_size"] == 2
     assert "thresholds" in state
+
+
+def test_the_shipped_model_is_complete_and_used_by_default(tmp_path, capsys, fast_profile):
+    """model/default holds a model whose card has everything serving needs; predict uses it by default."""
+    from quayscan.datasets.commodities import class_names
+    from quayscan.datasets.make_dataset import generate_dataset
+    from quayscan.model.runner import DEFAULT_MODEL
+
+    card = read_card(DEFAULT_MODEL)
+    assert card.class_names == class_names()
+    assert 0 < card.thresholds.inspect < 1 and card.thresholds.target_recall == pytest.approx(0.99)
+    assert card.data_recipe["train"] and "validation" in card.evaluation
+    assert DEFAULT_MODEL.stat().st_size < 10e6
+    recs = generate_dataset(tmp_path / "d", 1, 8, fast_profile, progress=False)
+    assert main(["predict", "--json", str(tmp_path / "d" / recs[0]["files"]["high"])]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model_version"] == card.model_version and out["decision"] in ("release", "inspect")
