@@ -72,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scans", type=int, default=30, help="40 ft scans for the stage timing (default: 30)")
     parser.add_argument("--profile", default="linac-6-3", help="scanner profile (default: linac-6-3)")
-    parser.add_argument("--workers-scans", type=int, default=60, help="scans for the worker speed-up (default: 60)")
+    parser.add_argument("--workers-scans", type=int, default=240, help="scans for the worker speed-up (default: 240)")
     args = parser.parse_args()
     stage_shares(args.profile, args.scans)
     workers_speedup(args.profile, args.workers_scans)
