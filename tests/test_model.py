@@ -105,7 +105,7 @@ def test_torchrun_two_processes(tmp_path):
     cmd = [torchrun, "--nproc_per_node=2", "--master_port=29533", "-m", "quayscan.cli", "train",
            "--synth", "8:4:linac-6-3:0.5", "--out", str(tmp_path / "ddp"), "--epochs", "1", "--batch-size", "2",
            "--val-fraction", "0.5", "--workers", "1", "--no-progress"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     state = torch.load(tmp_path / "ddp" / "best.pt", map_location="cpu", weights_only=False)
     assert json.loads((tmp_path / "ddp" / "config.json").read_text())["world_size"] == 2

@@ -13,6 +13,7 @@ calibrated on the validation set and stored in ``best.pt``, ready for ``quayscan
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -96,11 +97,20 @@ def loss_fn(net: torch.nn.Module, x, mask, visible, commodity) -> tuple[torch.Te
     return total, {"img": l_img.item(), "heat": l_heat.item(), "cls": l_cls.item()}
 
 
-def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, rank: int) -> dict[str, float]:
+def steps_per_epoch(samples: list[Sample], args, world: int) -> int:
+    """Batches per epoch; under DDP the smallest over the processes, since every step is a collective."""
+    steps = torch.tensor(len(_groups(samples, args.batch_size, args.width, None)))
+    if world > 1:
+        dist.all_reduce(steps, op=dist.ReduceOp.MIN)
+    return int(steps)
+
+
+def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, rank: int,
+                    steps: int) -> dict[str, float]:
     net.train()
     sums: dict[str, float] = {}
-    steps = len(_groups(samples, args.batch_size, args.width, None))
-    bar = tqdm(batches(samples, args.batch_size, args.width, rng, transform), total=steps,
+    it = itertools.islice(batches(samples, args.batch_size, args.width, rng, transform), steps)
+    bar = tqdm(it, total=steps,
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
         loss, parts = loss_fn(net, x, m, v, c)
@@ -174,8 +184,9 @@ def main(args) -> int:
         net.load_state_dict(state["model"])
         log.info("initialised from %s", args.init)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    steps = args.epochs * len(_groups(train, args.batch_size, args.width, None))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, steps), pct_start=0.15)
+    epoch_steps = steps_per_epoch(train, args, world)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, args.epochs * epoch_steps),
+                                                pct_start=0.15)
     start, best = 0, -1.0
     if (out / "last.pt").is_file() and not args.init:
         state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
@@ -195,7 +206,7 @@ def main(args) -> int:
     names = class_names()
     for epoch in range(start, args.epochs):
         t0 = time.perf_counter()
-        losses = train_one_epoch(net, opt, sched, train, args, rng, transform, epoch, rank)
+        losses = train_one_epoch(net, opt, sched, train, args, rng, transform, epoch, rank, epoch_steps)
         if rank != 0:
             continue
         anomaly, commodity = predict(net, val, args)
