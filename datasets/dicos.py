@@ -46,6 +46,7 @@ from quayscan.datasets.errors import (
     UnsupportedFormatError,
 )
 from quayscan.datasets.jpeg_lossless import decode_jpeg_lossless
+from quayscan.datasets.scan import check_size
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +146,6 @@ def _read_dataset(ds: pydicom.Dataset, name: str) -> tuple[np.ndarray, dict[str,
 
 def _check_pixel_module(ds: pydicom.Dataset, name: str) -> None:
     """Refuse what cannot be a 16-bit single-energy image before decoding anything."""
-    from quayscan.datasets.readers import (
-        check_header_size,  # late: readers imports this module
-    )
-
     if "PixelData" not in ds:
         raise CorruptFileError(f"{name} DX file has no pixel data")
     samples = int(ds.get("SamplesPerPixel", 1))
@@ -166,7 +163,7 @@ def _check_pixel_module(ds: pydicom.Dataset, name: str) -> None:
         raise UnsupportedFormatError(
             f"{name} DX pixel intensity relationship is {relation}; quayscan needs LIN (linear transmission)"
         )
-    check_header_size(name, int(ds.get("Columns", 0)), int(ds.get("Rows", 0)))
+    check_size(name, int(ds.get("Columns", 0)), int(ds.get("Rows", 0)))
 
 
 def _pixels(ds: pydicom.Dataset, name: str) -> np.ndarray:

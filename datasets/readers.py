@@ -30,7 +30,7 @@ from quayscan.datasets.errors import (
     ScanError,
     UnsupportedFormatError,
 )
-from quayscan.datasets.scan import DEFAULT_AIR_VALUE, DEFAULT_PITCH_MM, MAX_SHAPE, MIN_SHAPE, Scan, check_image
+from quayscan.datasets.scan import DEFAULT_AIR_VALUE, DEFAULT_PITCH_MM, Scan, check_image, check_size
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
@@ -38,24 +38,6 @@ PNG_COLOUR_TYPES = {2: "RGB (3 channels)", 3: "palette colour", 4: "grayscale + 
                     6: "RGBA (4 channels)"}
 #: formats people send by mistake, so the message can say what the bytes are
 KNOWN_OTHERS = {b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP", b"%PDF": "PDF", b"RIFF": "RIFF/WebP"}
-
-
-def check_header_size(name: str, width: int, height: int) -> None:
-    """Refuse an empty, too small or too large image from its header, before decoding it.
-
-    Raises:
-        DimensionError: naming the size and the accepted range.
-    """
-    if width <= 0 or height <= 0:
-        raise DimensionError(f"{name} image is empty ({width} x {height} px)")
-    if height < MIN_SHAPE[0] or width < MIN_SHAPE[1]:
-        raise DimensionError(
-            f"{name} image is {width} x {height} px; the smallest accepted is {MIN_SHAPE[1]} x {MIN_SHAPE[0]}"
-        )
-    if height > MAX_SHAPE[0] or width > MAX_SHAPE[1]:
-        raise DimensionError(
-            f"{name} image is {width} x {height} px; the largest accepted is {MAX_SHAPE[1]} x {MAX_SHAPE[0]}"
-        )
 
 
 def read_image_bytes(data: bytes, name: str = "high") -> tuple[np.ndarray, dict[str, Any]]:
@@ -189,7 +171,7 @@ def _read_png(data: bytes, name: str) -> np.ndarray:
         raise ChannelError(f"{name} PNG is {PNG_COLOUR_TYPES[colour]}; a scan is one grayscale channel")
     if depth != 16:
         raise BitDepthError(f"{name} PNG is {depth}-bit grayscale; a scan must be 16-bit")
-    check_header_size(name, width, height)
+    check_size(name, width, height)
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
@@ -263,7 +245,7 @@ def _read_tiff_page(page: Any, name: str, size: int) -> np.ndarray:
         raise BitDepthError(f"{name} TIFF page is {page.dtype} ({page.bitspersample}-bit); a scan must be uint16")
     if len(page.shape) != 2:
         raise DimensionError(f"{name} TIFF page has shape {page.shape}; a scan page is 2-D (height, width)")
-    check_header_size(name, page.imagewidth, page.imagelength)
+    check_size(name, page.imagewidth, page.imagelength)
     needed = max((o + n for o, n in zip(page.dataoffsets, page.databytecounts)), default=0)
     if needed > size:
         raise CorruptFileError(

@@ -40,17 +40,26 @@ def check_image(image: np.ndarray, name: str = "high") -> np.ndarray:
         bits = image.dtype.itemsize * 8
         raise BitDepthError(f"{name} image must be 16-bit unsigned (uint16), got {image.dtype} ({bits}-bit)")
     h, w = image.shape
-    if h == 0 or w == 0:
-        raise DimensionError(f"{name} image is empty ({w} x {h} px)")
-    if h < MIN_SHAPE[0] or w < MIN_SHAPE[1]:
-        raise DimensionError(
-            f"{name} image is {w} x {h} px; the smallest accepted is {MIN_SHAPE[1]} x {MIN_SHAPE[0]}"
-        )
-    if h > MAX_SHAPE[0] or w > MAX_SHAPE[1]:
-        raise DimensionError(
-            f"{name} image is {w} x {h} px; the largest accepted is {MAX_SHAPE[1]} x {MAX_SHAPE[0]}"
-        )
+    check_size(name, w, h)
     return np.ascontiguousarray(image)
+
+
+def check_size(name: str, width: int, height: int) -> None:
+    """Refuse an empty, too small or too large image (also from a file header, before decoding).
+
+    Raises:
+        DimensionError: naming the size and the accepted range.
+    """
+    if width <= 0 or height <= 0:
+        raise DimensionError(f"{name} image is empty ({width} x {height} px)")
+    if height < MIN_SHAPE[0] or width < MIN_SHAPE[1]:
+        raise DimensionError(
+            f"{name} image is {width} x {height} px; the smallest accepted is {MIN_SHAPE[1]} x {MIN_SHAPE[0]}"
+        )
+    if height > MAX_SHAPE[0] or width > MAX_SHAPE[1]:
+        raise DimensionError(
+            f"{name} image is {width} x {height} px; the largest accepted is {MAX_SHAPE[1]} x {MAX_SHAPE[0]}"
+        )
 
 
 @dataclass
