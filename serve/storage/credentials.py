@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from quayscan.serve.storage import security
-from quayscan.serve.storage.db import begin_write, done, fresh, utcnow
+from quayscan.serve.storage.db import begin_write, done, fresh, insert_unique, utcnow
 from quayscan.serve.storage.errors import ConflictError, InvalidValueError, NotFoundError
 from quayscan.serve.storage.models import ApiKey, User
 
@@ -56,14 +56,7 @@ def create_user(session: Session, name: str, role: str, password: str) -> User:
     _check_role(role, USER_ROLES)
     check_password_strength(password)
     user = User(name=name, role=role, password_hash=security.hash_password(password), created_at=utcnow())
-    begin_write(session)
-    session.add(user)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise ConflictError(f"user {name!r} already exists") from None
-    return user
+    return insert_unique(session, user, f"user {name!r} already exists")
 
 
 def _user(session: Session, name: str) -> User:

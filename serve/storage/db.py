@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, Select, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from quayscan.serve.storage.errors import InvalidValueError
+from quayscan.serve.storage.errors import ConflictError, InvalidValueError
 
 SelectT = TypeVar("SelectT", bound=Select)
 T = TypeVar("T")
@@ -200,3 +201,15 @@ def describe_url(url: str) -> str:
     """The URL with any password hidden, for logs and error messages."""
     return make_url(url).render_as_string(hide_password=True)
 
+
+def insert_unique(session: Session, row: T, conflict: str) -> T:
+    """Insert ``row`` in its own write transaction; a unique-constraint clash raises
+    :class:`ConflictError` with the message ``conflict``."""
+    begin_write(session)
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise ConflictError(conflict) from None
+    return row

@@ -11,10 +11,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from quayscan.serve.storage.db import begin_write, done, fresh, utcnow
+from quayscan.serve.storage.db import begin_write, done, fresh, insert_unique, utcnow
 from quayscan.serve.storage.errors import ConflictError, InvalidValueError, NotFoundError
 from quayscan.serve.storage.models import ModelVersion
 
@@ -45,14 +44,7 @@ def register_model(
         version=version, artifact=artifact, artifact_sha256=artifact_sha256, card=dict(card or {}),
         registered_by=registered_by, registered_at=now or utcnow(), is_current=False, is_shadow=False,
     )
-    begin_write(session)
-    session.add(model)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise ConflictError(f"model version {version!r} is already registered") from None
-    return model
+    return insert_unique(session, model, f"model version {version!r} is already registered")
 
 
 def get_model(session: Session, version: str) -> ModelVersion:
