@@ -10,7 +10,6 @@ import re
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from quayscan.serve.storage import security
@@ -122,14 +121,10 @@ def create_api_key(session: Session, name: str, role: str) -> tuple[ApiKey, str]
     for _ in range(3):  # a prefix collision is a ~1e-18 event, but costs only a retry
         new = security.generate_api_key()
         key = ApiKey(name=name, role=role, prefix=new.prefix, key_hash=new.key_hash, created_at=utcnow())
-        begin_write(session)
-        session.add(key)
         try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
+            return insert_unique(session, key, "API key prefix taken"), new.token
+        except ConflictError:
             continue
-        return key, new.token
     raise ConflictError("could not find a free API key prefix")  # pragma: no cover
 
 
