@@ -24,6 +24,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="batch size per process (default: 16)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate, one-cycle (default: 3e-3)")
     p.add_argument("--width", type=int, default=736, help="training frame width in px at 20 mm (default: 736)")
+    p.add_argument("--heat-stride", type=int, default=8, choices=(8, 16),
+                   help="heatmap resolution: stride-8 or stride-16 evidence head (default: 8)")
+    p.add_argument("--paste", type=float, default=0.3,
+                   help="probability of pasting a small dense object into a training scan (default: 0.3)")
     p.add_argument("--init", help="initialise weights from this checkpoint (fine-tuning)")
     p.add_argument("--target-recall", type=float, default=0.99, help="inspect recall to calibrate for (default: 0.99)")
     p.add_argument("--workers", type=int, default=2, help="processes that read or generate scans (default: 2)")

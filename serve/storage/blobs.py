@@ -35,8 +35,10 @@ _CHUNK = 1 << 20
 class BlobStore(Protocol):
     """What the service needs from a place that keeps image bytes under string keys."""
 
-    def put(self, key: str, data: bytes | BinaryIO) -> int:
-        """Store ``data`` under ``key`` atomically, replacing any blob there; returns the size in bytes."""
+    def put(self, key: str, data: bytes | BinaryIO, *, durable: bool = True) -> int:
+        """Store ``data`` under ``key`` atomically, replacing any blob there; returns the size in bytes.
+
+        ``durable=False`` may skip syncing to disk, for data that can be made again."""
         ...
 
     def get(self, key: str) -> bytes:
@@ -117,7 +119,8 @@ class LocalBlobStore:
         """The file of ``key`` (for serving it with a file response)."""
         return self.root / check_key(key)
 
-    def put(self, key: str, data: bytes | BinaryIO) -> int:
+    def put(self, key: str, data: bytes | BinaryIO, *, durable: bool = True) -> int:
+        """Write atomically; ``durable=False`` skips the syncs, for data that can be made again (heatmaps)."""
         target = self.path(key)
         created = self._make_parents(target.parent)
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
@@ -128,15 +131,17 @@ class LocalBlobStore:
                 else:
                     shutil.copyfileobj(data, f, _CHUNK)
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
                 size = f.tell()
             os.replace(tmp, target)
         except BaseException:
             # Whatever failed (disk full, a reader error, an interrupt), nothing appears under the key.
             Path(tmp).unlink(missing_ok=True)
             raise
-        for folder in [target.parent, *created]:
-            _fsync_dir(folder)
+        if durable:
+            for folder in [target.parent, *created]:
+                _fsync_dir(folder)
         return size
 
     def get(self, key: str) -> bytes:

@@ -1,0 +1,176 @@
+"""The serving engine: the model that decides, run off the event loop, swapped without a failed request.
+
+    engine = Engine(settings, session_factory, blobs, metrics)
+    engine.start()                       # load the registry's current model (warm), start the pool
+    outcome = await engine.triage(scan, declared, declared_empty=False)
+    engine.sync()                        # a promote or rollback in the registry: load the new one, then swap
+
+A swap loads and warms the new onnxruntime session first and then replaces one reference; a request
+holds the model it started with to the end, so nothing in flight fails. Any model failure or a run
+longer than the timeout decides ``inspect`` with reason ``model_unavailable`` (fail closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import sessionmaker
+
+from quayscan.datasets.scan import Scan
+from quayscan.model.policy import Decision, Thresholds, decide
+from quayscan.model.quality import check_quality
+from quayscan.model.preprocess import PreprocessConfig
+from quayscan.model.runner import Prediction, Runner, usable_cpus
+from quayscan.serve.metrics import Metrics
+from quayscan.serve.registry import artifact_path, ensure_current
+from quayscan.serve.settings import Settings
+from quayscan.serve.storage.blobs import LocalBlobStore
+from quayscan.serve.storage.models import ModelVersion
+from quayscan.serve.storage.registry import current_model, get_model, promote_model
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailable(RuntimeError):
+    """No model is loaded (the registry's model could not be loaded)."""
+
+
+@dataclass
+class LoadedModel:
+    version: str
+    runner: Runner
+    artifact_sha256: str | None
+
+
+@dataclass
+class Outcome:
+    """What the engine decided for one scan."""
+
+    decision: Decision
+    prediction: Prediction | None
+    model_version: str | None
+    thresholds: Thresholds | None
+    inference_s: float
+    preprocess: PreprocessConfig | None = None  # of the model that ran: maps its heatmap onto the scan
+
+
+class Engine:
+    def __init__(self, settings: Settings, factory: sessionmaker, blobs: LocalBlobStore, metrics: Metrics):
+        self.settings = settings
+        self.factory = factory
+        self.blobs = blobs
+        self.metrics = metrics
+        cpus = usable_cpus()
+        self.workers = settings.inference_threads or cpus
+        self.ort_threads = cpus  # a lone request uses every core; concurrent ones share them
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="quayscan-infer")
+        self._swap_lock = threading.Lock()
+        self._current: LoadedModel | None = None
+        self._previous: LoadedModel | None = None  # kept loaded: a rollback is instant
+        self.queued = 0
+
+    # -- models ----------------------------------------------------------------------------------
+    @property
+    def current(self) -> LoadedModel | None:
+        return self._current
+
+    def start(self) -> None:
+        """Load the model the registry says decides (registering the default on a new database)."""
+        ensure_current(self.factory, self.blobs, self.settings.model)
+        self.sync()
+
+    def _load(self, row: ModelVersion) -> LoadedModel:
+        for cached in (self._current, self._previous):
+            if cached is not None and cached.version == row.version and cached.artifact_sha256 == row.artifact_sha256:
+                return cached
+        t0 = time.perf_counter()
+        runner = Runner(artifact_path(self.blobs, row.artifact), threads=self.ort_threads)
+        if runner.version != row.version:
+            raise ModelUnavailable(f"model file {row.artifact} declares version {runner.version!r}, "
+                                   f"registered as {row.version!r}")
+        cfg = runner.card.preprocess
+        runner.run(np.zeros((1, 3, cfg.height, 64), np.float32))  # warm: the first real scan pays no set-up
+        log.info("loaded model %s in %.0f ms", row.version, 1000 * (time.perf_counter() - t0))
+        return LoadedModel(row.version, runner, row.artifact_sha256)
+
+    def sync(self) -> bool:
+        """Follow the registry: if another model is current now, load it and swap. True if swapped."""
+        with self.factory() as session:
+            row = current_model(session)
+        if row is None or (self._current is not None and self._current.version == row.version):
+            return False
+        with self._swap_lock:
+            if self._current is not None and self._current.version == row.version:
+                return False
+            loaded = self._load(row)  # before the swap: requests keep using the old model meanwhile
+            self._previous, self._current = self._current, loaded
+        self.metrics.set_model(loaded.version)
+        log.info("model %s now decides (was %s)", loaded.version, self._previous.version if self._previous else None)
+        return True
+
+    def promote(self, version: str) -> ModelVersion:
+        """Make ``version`` decide: load and warm it, then flip the registry, then swap (no failed request).
+
+        A model that cannot be loaded is refused before the registry changes.
+        """
+        with self.factory() as session:
+            row = get_model(session, version)
+        with self._swap_lock:
+            loaded = self._load(row)
+            with self.factory() as session:
+                row = promote_model(session, version)
+            if self._current is None or self._current.version != loaded.version:
+                self._previous, self._current = self._current, loaded
+        self.metrics.set_model(loaded.version)
+        log.info("model %s promoted", version)
+        return row
+
+    # -- inference -------------------------------------------------------------------------------
+    def _run(self, model: LoadedModel, scan: Scan) -> tuple[Prediction, float]:
+        t0 = time.perf_counter()
+        pred = model.runner.predict([scan])[0]
+        return pred, time.perf_counter() - t0
+
+    async def triage(self, scan: Scan, declared: list[dict[str, Any]], *, declared_empty: bool = False) -> Outcome:
+        """Decide one scan with the current model; never raises for a model problem (fail closed)."""
+        model = self._current
+        quality = check_quality(scan)
+        pred, seconds, failure = None, 0.0, None
+        if model is None:
+            failure = "no model loaded"
+        else:
+            self.queued += 1
+            self.metrics.queue.set(self.queued)
+            try:
+                fut = asyncio.get_running_loop().run_in_executor(self._pool, self._run, model, scan)
+                pred, seconds = await asyncio.wait_for(fut, self.settings.inference_timeout_s)
+            except asyncio.TimeoutError:
+                failure = f"inference took longer than {self.settings.inference_timeout_s} s"
+            except Exception as exc:  # fail closed, whatever broke
+                log.exception("model %s failed on a scan", model.version)
+                failure = f"{type(exc).__name__}: {exc}"
+            finally:
+                self.queued -= 1
+                self.metrics.queue.set(self.queued)
+        if failure:
+            log.warning("deciding inspect (model_unavailable): %s", failure)
+        else:
+            self.metrics.inference_seconds.observe(seconds)
+        card = model.runner.card if model else None
+        decision = decide(
+            pred.anomaly_prob if pred else None, pred.commodity_probs if pred else None,
+            card.class_names if card else [], declared, card.thresholds if card else Thresholds(),
+            declared_empty=declared_empty, quality_problems=quality,
+        )
+        return Outcome(decision, pred, model.version if model else None, card.thresholds if card else None, seconds,
+                       card.preprocess if card else None)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,80 @@
+"""Every failure the API reports, as one JSON shape: ``{"error": {"code": ..., "message": ...}}``.
+
+Bad input is a 4xx whose message names the problem; an unexpected error is a 500 that says nothing
+internal (the traceback goes to the log).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from quayscan.datasets.errors import ScanError, UnsupportedFormatError
+from quayscan.model.card import ModelCardError
+from quayscan.serve.auth import AuthError
+from quayscan.serve.intake import BadRequest
+from quayscan.serve.storage.errors import ConflictError, InvalidValueError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+class PayloadTooLarge(Exception):
+    def __init__(self, limit: int):
+        super().__init__(f"request body is larger than the limit of {limit / 2**20:.0f} MiB")
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AuthError)
+    async def _auth(_: Request, exc: AuthError):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error(exc.status, exc.code, str(exc), headers)
+
+    @app.exception_handler(BadRequest)
+    async def _bad(_: Request, exc: BadRequest):
+        return error(exc.status, exc.code, str(exc))
+
+    @app.exception_handler(ScanError)
+    async def _scan(_: Request, exc: ScanError):
+        return error(415 if isinstance(exc, UnsupportedFormatError) else 422, exc.code, str(exc))
+
+    @app.exception_handler(PayloadTooLarge)
+    async def _large(_: Request, exc: PayloadTooLarge):
+        return error(413, "payload_too_large", str(exc))
+
+    @app.exception_handler(NotFoundError)
+    async def _missing(_: Request, exc: NotFoundError):
+        return error(404, "not_found", str(exc))
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(_: Request, exc: ConflictError):
+        return error(409, "conflict", str(exc))
+
+    @app.exception_handler(InvalidValueError)
+    async def _invalid(_: Request, exc: InvalidValueError):
+        return error(422, "invalid_value", str(exc))
+
+    @app.exception_handler(ModelCardError)
+    async def _card(_: Request, exc: ModelCardError):
+        return error(422, "bad_model", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+        return error(422, "invalid_request", problems)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException):
+        return error(exc.status_code, "http_error", str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error(500, "internal_error", "internal error; the server log has the details")

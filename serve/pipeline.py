@@ -1,0 +1,217 @@
+"""The scanner path: validate, store (committed), infer, decide, answer; and deciding stored cases later.
+
+The order is what makes "nothing acknowledged is lost" hold: the image bytes and the case row are
+durable before the model runs, and the answer goes out only after the decision is committed. A process
+that dies in between leaves a ``received`` case, which :func:`decide_stored` decides on restart (or the
+periodic sweep of another replica does). The first decision committed wins, so every path that decides
+a case answers the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import sessionmaker
+
+from quayscan.datasets.readers import read_scan_bytes
+from quayscan.datasets.scan import Scan
+from quayscan.model.policy import MODEL_UNAVAILABLE, Decision
+from quayscan.serve.auth import Principal
+from quayscan.serve.engine import Engine, Outcome
+from quayscan.serve.intake import BadRequest, Form, ScanMeta, decode_scan, fingerprint, parse_meta, parse_multipart
+from quayscan.serve.metrics import Metrics
+from quayscan.serve.settings import Settings
+from quayscan.serve.storage.blobs import LocalBlobStore, heatmap_key, scan_key
+from quayscan.serve.storage.cases import create_case, decide_case, find_case_by_idempotency_key, undecided_cases
+from quayscan.serve.storage.db import new_id, utcnow
+from quayscan.serve.storage.errors import IdempotencyKeyReusedError
+from quayscan.serve.storage.models import Case, CaseStatus
+
+log = logging.getLogger(__name__)
+FIELDS = ("high", "low", "meta")
+EXTENSIONS = {"png": "png", "tiff": "tiff", "dicos": "dcm"}
+MAX_IDEMPOTENCY_KEY = 200
+
+
+@dataclass
+class Services:
+    """What the request handlers share (``app.state.services``)."""
+
+    settings: Settings
+    db: sessionmaker
+    blobs: LocalBlobStore
+    engine: Engine
+    metrics: Metrics
+
+
+def case_json(case: Case) -> dict[str, Any]:
+    """A case as the API shows it."""
+    base = f"/v1/cases/{case.id}"
+    return {
+        "case_id": case.id,
+        "status": case.status,
+        "decision": case.decision,
+        "reasons": list(case.reasons or []),
+        "score": case.score,
+        "threshold": case.threshold,
+        "commodity": case.commodity or {"declared": None, "predicted": None, "confidence": None, "match": None},
+        "model_version": case.model_version,
+        "latency_ms": case.latency_ms,
+        "heatmap": f"{base}/heatmap.png" if case.heatmap_blob_key else None,
+        "images": {"high": f"{base}/images/high", "low": f"{base}/images/low" if case.low_blob_key else None},
+        "container_id": case.container_id,
+        "scanner_id": case.scanner_id,
+        "scanned_at": case.scanned_at.isoformat() if case.scanned_at else None,
+        "declared": case.declared,
+        "declared_empty": case.declared_empty,
+        "declared_commodity": case.declared_commodity,
+        "width_px": case.width_px,
+        "height_px": case.height_px,
+        "pixel_pitch_mm": [case.pitch_x_mm, case.pitch_y_mm],
+        "created_at": case.created_at.isoformat() if case.created_at else None,
+        "decided_at": case.decided_at.isoformat() if case.decided_at else None,
+        "reviewed_by": case.reviewed_by,
+        "reviewed_at": case.reviewed_at.isoformat() if case.reviewed_at else None,
+        "outcome": case.outcome,
+    }
+
+
+def _heatmap_npz(outcome: Outcome) -> bytes:
+    pred, cfg = outcome.prediction, outcome.preprocess
+    assert pred is not None and cfg is not None
+    buf = io.BytesIO()
+    np.savez(buf, heatmap=pred.heatmap.astype(np.float16), input_width=np.int32(pred.input_width),
+             height=np.int32(cfg.height), pitch_mm=np.float32(cfg.pitch_mm))
+    return buf.getvalue()
+
+
+def _store(svc: Services, form: Form, meta: ScanMeta, scan: Scan, key: str | None, digest: str | None) -> tuple[Case, bool]:
+    """Write the image bytes, then commit the case; on any failure nothing stays behind."""
+    case_id, now = new_id(), utcnow()
+    ext = EXTENSIONS.get(scan.meta["file"]["high"].get("format", ""), "bin")
+    high_key = scan_key(case_id, "high", now, ext)
+    low_key = scan_key(case_id, "low", now, EXTENSIONS.get(scan.meta["file"].get("low", {}).get("format", ""), "bin")) \
+        if form.get("low") else None
+    written = []
+    try:
+        svc.blobs.put(high_key, form.parts["high"])
+        written.append(high_key)
+        if low_key:
+            svc.blobs.put(low_key, form.parts["low"])
+            written.append(low_key)
+        with svc.db() as session:
+            case, created = create_case(
+                session, case_id=case_id, now=now, scanner_id=meta.scanner_id, container_id=meta.container_id,
+                high_blob_key=high_key, low_blob_key=low_key, pitch_mm=scan.pitch_mm, declared=meta.declared,
+                declared_empty=meta.declared_empty, declared_commodity=meta.declared_commodity,
+                scanned_at=meta.scanned_at, air_value=meta.air_value, meta=meta.raw, width_px=scan.shape[1],
+                height_px=scan.shape[0], source_format=scan.meta["file"]["high"].get("format"),
+                idempotency_key=key, request_sha256=digest,
+            )
+    except BaseException:
+        for k in written:
+            svc.blobs.delete(k)
+        raise
+    if not created:  # a concurrent retry won the race: its case stands, these bytes go
+        for k in written:
+            svc.blobs.delete(k)
+    return case, created
+
+
+def _decide(svc: Services, case: Case, outcome: Outcome, t0: float) -> Case:
+    hkey = None
+    if outcome.prediction is not None:
+        try:
+            hkey = heatmap_key(case.id, case.created_at, "npz")
+            svc.blobs.put(hkey, _heatmap_npz(outcome), durable=False)
+        except OSError:
+            log.exception("could not store the heatmap of case %s", case.id)
+            hkey = None
+    d = outcome.decision
+    with svc.db() as session:
+        decided = decide_case(
+            session, case.id, decision=d.decision, reasons=d.reasons, score=d.score,
+            threshold=outcome.thresholds.inspect if outcome.thresholds else None, commodity=d.commodity,
+            model_version=outcome.model_version, heatmap_blob_key=hkey, latency_ms=1000 * (time.perf_counter() - t0),
+        )
+    if decided.decided_at is not None and decided.model_version == outcome.model_version:
+        svc.metrics.record_decision(decided.decision, decided.reasons, decided.score)
+    return decided
+
+
+async def post_scan(svc: Services, principal: Principal, body: bytes, content_type: str | None,
+                    idempotency_key: str | None) -> tuple[Case, bool]:
+    """Handle ``POST /v1/scans``; returns the decided case and whether this request created it.
+
+    Raises:
+        BadRequest, ScanError: bad input (nothing stored).
+        IdempotencyKeyReusedError: the key came before with a different scan.
+    """
+    t0 = time.perf_counter()
+    form = parse_multipart(body, content_type)
+    unknown = sorted(set(form.parts) - set(FIELDS))
+    if unknown:
+        raise BadRequest("unknown_field", f"unknown field(s) {unknown}; send high, optional low, and meta")
+    meta_text = form.text("meta")
+    meta = parse_meta(meta_text)
+    key = digest = None
+    if idempotency_key is not None:
+        if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise BadRequest("bad_idempotency_key", f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters")
+        key = f"{principal.id}:{idempotency_key}"  # scoped per API key: scanners cannot collide
+        digest = fingerprint(form, meta_text or "")
+        with svc.db() as session:
+            existing = find_case_by_idempotency_key(session, key)
+        if existing is not None:
+            if existing.request_sha256 and existing.request_sha256 != digest:
+                raise IdempotencyKeyReusedError(
+                    f"Idempotency-Key {idempotency_key!r} was already used for a different scan (case {existing.id})")
+            if existing.status != CaseStatus.RECEIVED:
+                return existing, False
+    scan = await asyncio.to_thread(decode_scan, form, meta)
+    case, created = await asyncio.to_thread(_store, svc, form, meta, scan, key, digest)
+    if case.status != CaseStatus.RECEIVED:
+        return case, created
+    outcome = await svc.engine.triage(scan, meta.declared, declared_empty=meta.declared_empty)
+    return await asyncio.to_thread(_decide, svc, case, outcome, t0), created
+
+
+async def decide_stored(svc: Services, case: Case) -> Case:
+    """Decide a case that was stored but never decided (its process died), from its stored bytes."""
+    t0 = time.perf_counter()
+    try:
+        high = svc.blobs.get(case.high_blob_key)
+        low = svc.blobs.get(case.low_blob_key) if case.low_blob_key else None
+        scan = read_scan_bytes(high, low, pitch_mm=(case.pitch_x_mm, case.pitch_y_mm), air_value=case.air_value)
+    except Exception:  # the bytes were checked before they were stored; if they fail now, fail closed
+        log.exception("stored scan of case %s cannot be read; deciding inspect", case.id)
+        scan = None
+    if scan is None:
+        outcome = Outcome(Decision("inspect", [MODEL_UNAVAILABLE], None, {}), None, None, None, 0.0)
+    else:
+        outcome = await svc.engine.triage(scan, case.declared, declared_empty=case.declared_empty)
+    decided = await asyncio.to_thread(_decide, svc, case, outcome, t0)
+    svc.metrics.recovered.inc()
+    log.info("decided case %s left undecided by a previous process: %s", case.id, decided.decision)
+    return decided
+
+
+async def recover(svc: Services, older_than_s: float | None = None) -> int:
+    """Decide every undecided case (created before now - ``older_than_s``); returns how many."""
+    count = 0
+    while True:
+        cutoff = utcnow() - timedelta(seconds=older_than_s or 0.0)
+        with svc.db() as session:
+            batch = undecided_cases(session, older_than=cutoff, limit=50)
+        for case in batch:
+            await decide_stored(svc, case)
+            count += 1
+        if len(batch) < 50:
+            return count

@@ -1,0 +1,96 @@
+"""Model files for the registry: an uploaded or packaged ONNX file checked, stored as a blob, registered.
+
+    row = register_file(Session, blobs, "runs/exp1/model.onnx", by="alice")
+    promote_model(session, row.version)         # storage.registry: the engines pick it up
+
+The ONNX file is read with onnxruntime before anything is stored, so a file without quayscan's
+metadata (or not an ONNX model at all) is refused with a message, never registered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from quayscan.model.card import ModelCard, ModelCardError, read_card
+from quayscan.model.runner import DEFAULT_MODEL
+from quayscan.serve.storage.blobs import LocalBlobStore
+from quayscan.serve.storage.models import ModelVersion
+from quayscan.serve.storage.registry import current_model, get_model, list_models, promote_model, register_model
+from quayscan.serve.storage.errors import ConflictError, NotFoundError
+
+
+def artifact_path(blobs: LocalBlobStore, artifact: str) -> Path:
+    """The file of a registered model (a blob key, or an absolute path registered by hand)."""
+    return Path(artifact) if os.path.isabs(artifact) else blobs.path(artifact)
+
+
+def card_of_bytes(data: bytes) -> ModelCard:
+    """The card of an ONNX file given as bytes; raises ModelCardError for anything else."""
+    with tempfile.NamedTemporaryFile(suffix=".onnx") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return read_card(tmp.name)
+
+
+def register_bytes(session: Session, blobs: LocalBlobStore, data: bytes, *, by: str | None) -> ModelVersion:
+    """Check, store and register an ONNX model; its version comes from its own metadata.
+
+    Raises:
+        ModelCardError: not an ONNX model with quayscan metadata.
+        ConflictError: the version is already registered (with a different file).
+    """
+    if not data:
+        raise ModelCardError("the model file is empty")
+    card = card_of_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        existing = get_model(session, card.model_version)
+    except NotFoundError:
+        existing = None
+    if existing is not None:
+        if existing.artifact_sha256 == digest:
+            return existing
+        raise ConflictError(f"model version {card.model_version!r} is already registered with a different file; "
+                            "export the new model under a new version")
+    key = f"models/{card.model_version}-{digest[:12]}.onnx"
+    blobs.put(key, data)
+    return register_model(session, card.model_version, key, card=card.to_dict(), artifact_sha256=digest,
+                          registered_by=by)
+
+
+def register_file(session: Session, blobs: LocalBlobStore, path: str | Path, *, by: str | None) -> ModelVersion:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    return register_bytes(session, blobs, path.read_bytes(), by=by)
+
+
+def ensure_current(factory: sessionmaker, blobs: LocalBlobStore, model: str | None) -> ModelVersion:
+    """Make sure a model decides: ``model`` (registered and promoted if not already current), else the
+    registry's current model, else the shipped default (registered and promoted on a new database)."""
+    with factory() as session:
+        current = current_model(session)
+        if model is None and current is not None:
+            return current
+        try:
+            row = register_file(session, blobs, model or DEFAULT_MODEL, by="quayscan serve")
+        except ModelCardError as exc:
+            raise ValueError(str(exc)) from None
+        if current is None or current.version != row.version:
+            row = promote_model(session, row.version)
+        return row
+
+
+def previous_model(session: Session) -> ModelVersion | None:
+    """The version promoted before the current one (what a rollback returns to), if any."""
+    promoted = [m for m in list_models(session) if m.promoted_at is not None and not m.is_current]
+    return max(promoted, key=lambda m: m.promoted_at, default=None)
+
+
+__all__ = ["ModelCardError", "artifact_path", "card_of_bytes", "ensure_current", "previous_model",
+           "register_bytes", "register_file"]
