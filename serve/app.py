@@ -16,10 +16,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from quayscan.serve import errors
 from quayscan.serve.api import cases, health, models, scans
+from quayscan.serve.auth import require
 from quayscan.serve.engine import Engine
 from quayscan.serve.metrics import Metrics, MetricsMiddleware
 from quayscan.serve.pipeline import Services, recover
@@ -73,13 +74,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 t.cancel()
             services.engine.close()
 
-    app = FastAPI(title="quayscan", version="0.1.0", lifespan=lifespan,
-                  description="Triage of X-ray scans of shipping containers: release or inspect.")
+    # no open documentation routes: only health checks answer without credentials
+    app = FastAPI(title="quayscan", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None, description="Triage of X-ray scans of shipping containers: release or inspect.")
     app.state.services = services
     app.state.db = services.db
     errors.install(app)
     for module in (scans, cases, models, health):
         app.include_router(module.router)
+
+    @app.get("/v1/openapi.json", dependencies=[Depends(require("officer"))], include_in_schema=False)
+    def openapi() -> dict:
+        return app.openapi()
+
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     return app
 
