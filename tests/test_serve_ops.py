@@ -27,11 +27,11 @@ def service(tmp_path):
         yield Service(client, app, make_keys(app), tmp_path)
 
 
-def model_copy(tmp_path, version: str) -> bytes:
-    """The shipped model under another version string."""
+def model_copy(tmp_path, version: str, **changes) -> bytes:
+    """The shipped model under another version string (and other card changes)."""
     path = tmp_path / f"{version}.onnx"
     path.write_bytes(DEFAULT_MODEL.read_bytes())
-    write_card(path, dataclasses.replace(read_card(path), model_version=version))
+    write_card(path, dataclasses.replace(read_card(path), model_version=version, **changes))
     return path.read_bytes()
 
 
@@ -91,7 +91,7 @@ def test_bad_model_upload_is_refused(service, tmp_path):
     assert r.status_code == 422 and r.json()["error"]["code"] == "bad_model"
     # the same file again is the same model; another file under a registered version is a conflict
     assert service.client.post("/v1/models", headers=admin, content=DEFAULT_MODEL.read_bytes()).status_code == 201
-    other_file = model_copy(tmp_path, service.app.state.services.engine.current.version)
+    other_file = model_copy(tmp_path, service.app.state.services.engine.current.version, created="another day")
     r = service.client.post("/v1/models", headers=admin, content=other_file)
     assert r.status_code == 409 and "different file" in r.json()["error"]["message"]
     r = service.client.post("/v1/models/nope/promote", headers=admin)
