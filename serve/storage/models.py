@@ -1,8 +1,9 @@
 """The database schema as typed SQLAlchemy models (Alembic migrations follow these).
 
 Tables: ``cases`` (one per scan posted), ``reviews`` (append-only audit of officer decisions and physical
-inspection outcomes), ``users`` and ``api_keys`` (credentials), ``outbox`` (webhook events awaiting
-delivery) and ``models`` (the model registry). All timestamps are UTC (:class:`UTCDateTime`).
+inspection outcomes), ``users`` and ``api_keys`` (credentials), ``web_sessions`` (review page logins),
+``outbox`` (webhook events awaiting delivery) and ``models`` (the model registry). All timestamps are UTC
+(:class:`UTCDateTime`).
 """
 
 from __future__ import annotations
@@ -157,6 +158,25 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A browser login to the review page; the cookie holds a random token, the row only its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # hex SHA-256 of the cookie's token
+    user_name: Mapped[str] = mapped_column(NAME)
+    role: Mapped[str] = mapped_column(String(16))  # the user's role at login
+    csrf_token: Mapped[str] = mapped_column(String(64))  # the page sends it back as X-CSRF-Token
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index(None, "user_name"),
+        Index(None, "expires_at"),  # purging old rows
+    )
 
 
 class OutboxEvent(Base):
