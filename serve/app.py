@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, FastAPI
 
 from quayscan.serve import errors
-from quayscan.serve.api import cases, health, models, scans
+from quayscan.serve.api import cases, health, models, oip, scans
 from quayscan.serve.auth import require
 from quayscan.serve.engine import Engine
 from quayscan.serve.metrics import Metrics, MetricsMiddleware
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     app.state.db = services.db
     errors.install(app)
-    for module in (scans, cases, models, health):
+    for module in (scans, cases, models, health, oip):
         app.include_router(module.router)
 
     @app.get("/v1/openapi.json", dependencies=[Depends(require("officer"))], include_in_schema=False)
