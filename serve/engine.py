@@ -102,12 +102,10 @@ class Engine:
 
     def sync(self) -> bool:
         """Follow the registry: if another model is current now, load it and swap. True if swapped."""
-        with self.factory() as session:
-            row = current_model(session)
-        if row is None or (self._current is not None and self._current.version == row.version):
-            return False
-        with self._swap_lock:
-            if self._current is not None and self._current.version == row.version:
+        with self._swap_lock:  # read and swap under one lock: a promote in between cannot be undone
+            with self.factory() as session:
+                row = current_model(session)
+            if row is None or (self._current is not None and self._current.version == row.version):
                 return False
             loaded = self._load(row)  # before the swap: requests keep using the old model meanwhile
             self._previous, self._current = self._current, loaded
