@@ -17,6 +17,8 @@ from quayscan.serve.storage.credentials import authenticate_api_key
 
 #: people's roles, least to most privileged; each admits the ones after it
 STAFF = ("officer", "supervisor", "admin")
+#: methods that change nothing; any other method sent with a session cookie needs the CSRF token
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class AuthError(Exception):
@@ -52,6 +54,9 @@ def authenticate(request: Request) -> Principal:
         return Principal(key.name, key.role, "key", key.id)
     sessions = getattr(request.app.state, "web_sessions", None)
     if sessions is not None and (user := sessions.principal(request)) is not None:
+        # A cookie rides along with any request the browser makes, so a change also needs the page's token.
+        if request.method not in SAFE_METHODS and not sessions.csrf_ok(request):
+            raise AuthError(403, "csrf", "send the session's CSRF token (GET /v1/session) as X-CSRF-Token")
         return user
     raise AuthError(401, "unauthenticated", "send an API key as 'Authorization: Bearer KEY', or log in")
 
