@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, FastAPI
 
 from quayscan.serve import errors
-from quayscan.serve.api import cases, health, models, oip, scans
+from quayscan.serve.api import cases, health, models, oip, reviews, scans
 from quayscan.serve.auth import require
 from quayscan.serve.engine import Engine
 from quayscan.serve.metrics import Metrics, MetricsMiddleware
@@ -28,6 +28,7 @@ from quayscan.serve.settings import Settings
 from quayscan.serve.storage.blobs import LocalBlobStore
 from quayscan.serve.storage.db import make_engine, make_session_factory
 from quayscan.serve.storage.schema import migrate
+from quayscan.serve.web_sessions import WebSessions
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 30.0
@@ -79,8 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   openapi_url=None, description="Triage of X-ray scans of shipping containers: release or inspect.")
     app.state.services = services
     app.state.db = services.db
+    app.state.web_sessions = WebSessions(services.db)
     errors.install(app)
-    for module in (scans, cases, models, health, oip):
+    for module in (scans, cases, models, health, oip, reviews):
         app.include_router(module.router)
 
     @app.get("/v1/openapi.json", dependencies=[Depends(require("officer"))], include_in_schema=False)

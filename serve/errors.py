@@ -27,8 +27,8 @@ class PayloadTooLarge(Exception):
         super().__init__(f"request body is larger than the limit of {limit / 2**20:.0f} MiB")
 
 
-def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
@@ -55,7 +55,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ConflictError)
     async def _conflict(_: Request, exc: ConflictError):
-        return error(409, "conflict", str(exc))
+        # A review conflict names who decided or holds the case, so the page can tell the officer.
+        by = getattr(exc, "by", None)
+        return error(409, "conflict", str(exc), **({"by": by} if by else {}))
 
     @app.exception_handler(InvalidValueError)
     async def _invalid(_: Request, exc: InvalidValueError):

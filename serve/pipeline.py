@@ -80,6 +80,10 @@ def case_json(case: Case) -> dict[str, Any]:
         "reviewed_by": case.reviewed_by,
         "reviewed_at": case.reviewed_at.isoformat() if case.reviewed_at else None,
         "outcome": case.outcome,
+        "outcome_category": case.outcome_category,
+        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+        "claimed_by": case.claimed_by,
+        "claimed_at": case.claimed_at.isoformat() if case.claimed_at else None,
     }
 
 
