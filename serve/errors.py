@@ -27,56 +27,66 @@ class PayloadTooLarge(Exception):
         super().__init__(f"request body is larger than the limit of {limit / 2**20:.0f} MiB")
 
 
-def error(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers)
+#: routes of the Open Inference Protocol, whose clients expect ``{"error": "message"}``
+OIP_PREFIX = "/v2"
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+          request: Request | None = None, **extra) -> JSONResponse:
+    """The error answer; ``extra`` fields (e.g. ``by``) go beside code and message."""
+    if request is not None and request.url.path.startswith(OIP_PREFIX):
+        body = {"error": message, "code": code, **extra}
+    else:
+        body = {"error": {"code": code, "message": message, **extra}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(AuthError)
-    async def _auth(_: Request, exc: AuthError):
+    async def _auth(request: Request, exc: AuthError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error(exc.status, exc.code, str(exc), headers)
+        return error(exc.status, exc.code, str(exc), headers, request=request)
 
     @app.exception_handler(BadRequest)
-    async def _bad(_: Request, exc: BadRequest):
-        return error(exc.status, exc.code, str(exc))
+    async def _bad(request: Request, exc: BadRequest):
+        return error(exc.status, exc.code, str(exc), request=request)
 
     @app.exception_handler(ScanError)
-    async def _scan(_: Request, exc: ScanError):
-        return error(415 if isinstance(exc, UnsupportedFormatError) else 422, exc.code, str(exc))
+    async def _scan(request: Request, exc: ScanError):
+        return error(415 if isinstance(exc, UnsupportedFormatError) else 422, exc.code, str(exc), request=request)
 
     @app.exception_handler(PayloadTooLarge)
-    async def _large(_: Request, exc: PayloadTooLarge):
-        return error(413, "payload_too_large", str(exc))
+    async def _large(request: Request, exc: PayloadTooLarge):
+        return error(413, "payload_too_large", str(exc), request=request)
 
     @app.exception_handler(NotFoundError)
-    async def _missing(_: Request, exc: NotFoundError):
-        return error(404, "not_found", str(exc))
+    async def _missing(request: Request, exc: NotFoundError):
+        return error(404, "not_found", str(exc), request=request)
 
     @app.exception_handler(ConflictError)
-    async def _conflict(_: Request, exc: ConflictError):
+    async def _conflict(request: Request, exc: ConflictError):
         # A review conflict names who decided or holds the case, so the page can tell the officer.
         by = getattr(exc, "by", None)
-        return error(409, "conflict", str(exc), **({"by": by} if by else {}))
+        return error(409, "conflict", str(exc), **({"by": by} if by else {}), request=request)
 
     @app.exception_handler(InvalidValueError)
-    async def _invalid(_: Request, exc: InvalidValueError):
-        return error(422, "invalid_value", str(exc))
+    async def _invalid(request: Request, exc: InvalidValueError):
+        return error(422, "invalid_value", str(exc), request=request)
 
     @app.exception_handler(ModelCardError)
-    async def _card(_: Request, exc: ModelCardError):
-        return error(422, "bad_model", str(exc))
+    async def _card(request: Request, exc: ModelCardError):
+        return error(422, "bad_model", str(exc), request=request)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError):
+    async def _validation(request: Request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
-        return error(422, "invalid_request", problems)
+        return error(422, "invalid_request", problems, request=request)
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException):
-        return error(exc.status_code, "http_error", str(exc.detail), getattr(exc, "headers", None))
+    async def _http(request: Request, exc: HTTPException):
+        return error(exc.status_code, "http_error", str(exc.detail), getattr(exc, "headers", None), request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error(500, "internal_error", "internal error; the server log has the details")
+        return error(500, "internal_error", "internal error; the server log has the details", request=request)

@@ -154,7 +154,7 @@ def test_infer_needs_an_officer_key(service, batch):
     body = {"inputs": [tensor_json(batch, data=batch.ravel().tolist())]}
     assert client.post(INFER, json=body).status_code == 401
     r = client.post(INFER, json=body, headers=scanner)
-    assert r.status_code == 403 and "officer" in r.json()["error"]["message"]
+    assert r.status_code == 403 and "officer" in r.json()["error"]
     assert client.get("/v2/models/quayscan", headers=scanner).status_code == 403
 
 
@@ -162,7 +162,7 @@ def test_unknown_model_or_version_is_404(service, batch):
     _, client, officer, _ = service
     body = {"inputs": [tensor_json(batch, data=batch.ravel().tolist())]}
     r = client.post("/v2/models/resnet50/infer", json=body, headers=officer)
-    assert r.status_code == 404 and "resnet50" in r.json()["error"]["message"]
+    assert r.status_code == 404 and "resnet50" in r.json()["error"]
     assert client.get("/v2/models/resnet50", headers=officer).status_code == 404
     assert client.get("/v2/models/quayscan/versions/nope", headers=officer).status_code == 404
     assert client.post("/v2/models/quayscan/versions/nope/infer", json=body, headers=officer).status_code == 404
@@ -185,7 +185,7 @@ def test_bad_json_input_is_400(service, change, code, words):
     t = {"name": "input", "datatype": "FP32", "shape": [1, 3, 192, 256], "data": [0.0] * (3 * 192 * 256), **change}
     r = client.post(INFER, content=json.dumps({"inputs": [t]}), headers=officer)
     assert r.status_code == 400, r.text
-    assert r.json()["error"]["code"] == code and words in r.json()["error"]["message"]
+    assert r.json()["code"] == code and words in r.json()["error"]
 
 
 @pytest.mark.parametrize("declared, extra, header_delta, words", [
@@ -203,7 +203,7 @@ def test_bad_binary_input_is_400(service, batch, declared, extra, header_delta, 
     headers = {**officer, "Inference-Header-Content-Length": str(len(head) + header_delta)}
     r = client.post(INFER, content=body, headers=headers)
     assert r.status_code == 400, r.text
-    assert words in r.json()["error"]["message"]
+    assert words in r.json()["error"]
 
 
 def test_bad_requests_name_the_problem(service, batch):
@@ -218,9 +218,9 @@ def test_bad_requests_name_the_problem(service, batch):
     ]
     for body, code in cases:
         r = client.post(INFER, json=body, headers=officer)
-        assert (r.status_code, r.json()["error"]["code"]) == (400, code), (body.keys(), r.text)
+        assert (r.status_code, r.json()["code"]) == (400, code), (body.keys(), r.text)
     r = client.post(INFER, content=b"{not json", headers=officer)
-    assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_json")
+    assert (r.status_code, r.json()["code"]) == (400, "bad_json")
 
 
 # -- Triton's own client against a live server ----------------------------------------------------
@@ -284,11 +284,11 @@ def test_tritonclient_binary_and_json_agree_with_the_runner(live_server, rng):
         np.testing.assert_allclose(default.as_numpy("heatmap"), want["heatmap"], atol=TOL)
         with pytest.raises(InferenceServerException) as err:
             client.infer("quayscan", [x])
-        assert err.value.status() == "401"
+        assert err.value.status() == "401" and "API key" in str(err.value)
         wrong = http.InferInput("input", [1, 3, 64, 64], "FP32")
         wrong.set_data_from_numpy(np.zeros((1, 3, 64, 64), np.float32))
         with pytest.raises(InferenceServerException) as err:
             client.infer("quayscan", [wrong], headers=headers())
-        assert err.value.status() == "400" and err.value.message()["code"] == "bad_shape"
+        assert err.value.status() == "400" and "shape" in str(err.value)  # the client prints the message
     finally:
         client.close()

@@ -17,9 +17,8 @@ raw model (preprocessed batch in, logits and heatmap out), with no decision, cas
 engineer's bench and a bridge to tooling that speaks the protocol. Binary tensors are little-endian, row
 major, inputs in request order after the first ``Inference-Header-Content-Length`` bytes of JSON.
 
-Errors have the service's one shape, ``{"error": {"code": ..., "message": ...}}``, not the protocol's
-``{"error": "message"}``: Triton's client still raises ``InferenceServerException`` with the status, but
-its ``str()`` fails on the object (read ``.status()`` and ``.message()["message"]``).
+Errors under ``/v2`` have the protocol's shape, ``{"error": "message"}``, plus the service's machine-readable
+``"code"`` beside it (serve/errors.py), so standard clients print the message.
 """
 
 from __future__ import annotations
