@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.gate = asyncio.Semaphore(services.engine.workers)
         await asyncio.to_thread(services.engine.start)
         recovered = await recover(services)
         if recovered:

@@ -69,7 +69,9 @@ class Engine:
         self.metrics = metrics
         cpus = usable_cpus()
         self.workers = settings.inference_threads or cpus
-        self.ort_threads = cpus  # a lone request uses every core; concurrent ones share them
+        # one scan per worker at a time, each on its share of the cores: more threads than cores only
+        # makes onnxruntime's spinning threads fight each other
+        self.ort_threads = max(1, cpus // self.workers)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="quayscan-infer")
         self._swap_lock = threading.Lock()
         self._current: LoadedModel | None = None

@@ -49,6 +49,7 @@ class Services:
     blobs: LocalBlobStore
     engine: Engine
     metrics: Metrics
+    gate: asyncio.Semaphore | None = None  # made in the serving event loop (app lifespan)
 
 
 def case_json(case: Case) -> dict[str, Any]:
@@ -179,11 +180,21 @@ async def post_scan(svc: Services, principal: Principal, body: bytes, content_ty
                     f"Idempotency-Key {idempotency_key!r} was already used for a different scan (case {existing.id})")
             if existing.status != CaseStatus.RECEIVED:
                 return existing, False
-    scan = await asyncio.to_thread(decode_scan, form, meta)
-    case, created = await asyncio.to_thread(_store, svc, form, meta, scan, key, digest)
-    if case.status != CaseStatus.RECEIVED:
+    async with svc.gate:  # at most one decode per CPU: more would only queue inside the OS, holding memory
+        scan = await asyncio.to_thread(decode_scan, form, meta)
+    # The bytes are synced and the case committed while the model runs; the answer waits for both, so a
+    # scan is on disk before anyone hears about it, and the CPU is not idle during the fsyncs.
+    store = asyncio.ensure_future(asyncio.to_thread(_store, svc, form, meta, scan, key, digest))
+    infer = asyncio.ensure_future(svc.engine.triage(scan, meta.declared, declared_empty=meta.declared_empty))
+    try:
+        case, created = await store
+    except BaseException:
+        infer.cancel()
+        raise
+    if case.status != CaseStatus.RECEIVED:  # a concurrent retry's case, already decided
+        infer.cancel()
         return case, created
-    outcome = await svc.engine.triage(scan, meta.declared, declared_empty=meta.declared_empty)
+    outcome = await infer
     return await asyncio.to_thread(_decide, svc, case, outcome, t0), created
 
 
