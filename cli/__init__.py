@@ -14,9 +14,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from quayscan.cli import card, evaluate, export, generate, keys, predict, quantize, serve, train, users
+from quayscan.cli import card, compare, evaluate, export, generate, keys, predict, quantize, serve, train, users
 
-SUBCOMMANDS = [generate, train, export, evaluate, predict, quantize, card, serve, keys, users]
+SUBCOMMANDS = [generate, train, export, evaluate, compare, predict, quantize, card, serve, keys, users]
 
 
 def build_parser() -> argparse.ArgumentParser:
