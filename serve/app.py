@@ -28,6 +28,7 @@ from quayscan.serve.settings import Settings
 from quayscan.serve.storage.blobs import LocalBlobStore
 from quayscan.serve.storage.db import make_engine, make_session_factory
 from quayscan.serve.storage.schema import migrate
+from quayscan.serve.web import pages as web_pages
 from quayscan.serve.web_sessions import WebSessions
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = services.db
     app.state.web_sessions = WebSessions(services.db)
     errors.install(app)
-    for module in (scans, cases, models, health, oip, reviews):
+    for module in (scans, cases, models, health, oip, reviews, web_pages):
         app.include_router(module.router)
 
     @app.get("/v1/openapi.json", dependencies=[Depends(require("officer"))], include_in_schema=False)
