@@ -19,26 +19,41 @@ export function percentiles(src, ps, step = 1) {
   return out;
 }
 
+/** Cumulative share of pixels at or below each 16-bit value (sampled every ``step`` pixels). */
+export function cumulative(src, step = 2) {
+  const hist = new Uint32Array(65536);
+  for (let i = 0, n = src.length; i < n; i += step) hist[src[i]]++;
+  const out = new Float32Array(65536);
+  const total = Math.ceil(src.length / step);
+  let acc = 0;
+  for (let v = 0; v < 65536; v++) out[v] = (acc += hist[v]) / total;
+  return out;
+}
+
 /**
- * Grey level (0..255) of every 16-bit value for a window [lo, hi] in raw counts. Inside the window the
- * ramp is logarithmic in transmission (X-ray attenuation is exponential), so equal steps of material
- * thickness look like equal steps of grey; outside it clips.
+ * Grey level (0..255) of every 16-bit value for a window [lo, hi] in raw counts; outside it clips.
+ * Inside, the ramp is logarithmic in transmission (X-ray attenuation is exponential, so equal steps of
+ * material look like equal steps of grey), blended with the window's own histogram (``cdf``, weight
+ * ``equalise``) so that light cargo close to the air value keeps its contrast too.
  */
-export function windowTable(lo, hi, invert = false, out = new Uint8Array(65536)) {
+export function windowTable(lo, hi, invert = false, out = new Uint8Array(65536), cdf = null, equalise = 0.5) {
   lo = Math.max(1, lo);
   hi = Math.max(lo + 1, hi);
   const a = Math.log(lo);
   const span = Math.log(hi) - a;
   const ilo = Math.floor(lo);
-  const ihi = Math.ceil(hi);
-  const low = invert ? 255 : 0;
-  const high = invert ? 0 : 255;
-  out.fill(low, 0, Math.min(65536, ilo + 1));
-  for (let v = ilo + 1; v < ihi && v < 65536; v++) {
-    const g = Math.round((255 * (Math.log(v) - a)) / span);
+  const ihi = Math.min(65536, Math.ceil(hi));
+  const c0 = cdf ? cdf[Math.min(65535, ilo)] : 0;
+  const cspan = cdf ? cdf[Math.min(65535, ihi - 1)] - c0 : 0;
+  const w = cdf && cspan > 1e-6 ? equalise : 0;
+  out.fill(invert ? 255 : 0, 0, Math.min(65536, ilo + 1));
+  for (let v = ilo + 1; v < ihi; v++) {
+    const ramp = (Math.log(v) - a) / span;
+    const eq = w ? (cdf[v] - c0) / cspan : 0;
+    const g = Math.round(255 * Math.min(1, Math.max(0, (1 - w) * ramp + w * eq)));
     out[v] = invert ? 255 - g : g;
   }
-  if (ihi < 65536) out.fill(high, ihi);
+  if (ihi < 65536) out.fill(invert ? 0 : 255, ihi);
   return out;
 }
 
@@ -160,9 +175,16 @@ export function colourHeat(rgba) {
   return rgba;
 }
 
-/** Bounding boxes [x0, y0, x1, y1] of connected hot regions (heat >= thr) on a coarse grid of cells. */
-export function heatBoxes(rgba, w, h, { thr = 150, cell = 4, minCells = 4, max = 3 } = {}) {
+/**
+ * Bounding boxes [x0, y0, x1, y1] of the hottest connected regions on a coarse grid of cells: heat at least
+ * ``floor`` and within ``relative`` of the image's peak, so a box marks where the model looked hardest.
+ */
+export function heatBoxes(rgba, w, h, { floor = 0.4, relative = 0.8, cell = 4, minCells = 4, max = 3 } = {}) {
   const gw = Math.ceil(w / cell), gh = Math.ceil(h / cell);
+  let top = 0;
+  for (let i = 0; i < rgba.length; i += 4) if (rgba[i] > top) top = rgba[i];
+  const thr = Math.max(255 * floor, relative * top);
+  if (top === 0) return [];
   const hot = new Uint8Array(gw * gh);
   for (let gy = 0; gy < gh; gy++)
     for (let gx = 0; gx < gw; gx++) {

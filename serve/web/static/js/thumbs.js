@@ -1,7 +1,7 @@
 // Small previews of reference scans, windowed from their own 16-bit data.
 
 import { api } from "./common.js";
-import { percentiles, windowTable } from "./imaging.js";
+import { cumulative, percentiles, windowTable } from "./imaging.js";
 
 const WIDTH = 260;
 
@@ -13,7 +13,7 @@ export async function thumbnail(url, pitch = [5, 5]) {
   const tw = Math.min(WIDTH, w);
   const th = Math.max(1, Math.round((tw / w) * h * ((pitch && pitch[1] / pitch[0]) || 1)));
   const [lo, hi] = percentiles(src, [0.5, 99.5], 5);
-  const table = windowTable(lo, Math.max(hi, lo + 2));
+  const table = windowTable(lo, Math.max(hi, lo + 2), false, undefined, cumulative(src, 5));
   const canvas = document.createElement("canvas");
   canvas.width = tw;
   canvas.height = th;

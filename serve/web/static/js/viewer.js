@@ -1,8 +1,8 @@
 // The scan viewer: 16-bit data windowed through a lookup table, zoom and pan, window/level by mouse,
 // high / low / material views, edge enhancement, invert, heatmap overlay, boxes, density under the cursor.
 
-import { classifyMaterial, colourHeat, enhanceEdges, greyLut, heatBoxes, interp, materialPalette, percentiles,
-  windowTable } from "./imaging.js";
+import { classifyMaterial, colourHeat, cumulative, enhanceEdges, greyLut, heatBoxes, interp, materialPalette,
+  percentiles, windowTable } from "./imaging.js";
 
 const MU_STEEL_PER_CM = 0.3; // ~6 MV; used only when the physics table is unavailable
 const MAX_ZOOM = 24;
@@ -21,6 +21,7 @@ export class Viewer {
     this.invert = false;
     this.heatOn = false;
     this.heatOpacity = 0.45;
+    this.equalise = 0.4; // share of histogram equalisation in the grey ramp (0: pure log window)
     this.boxes = [];
     this.pendingBox = null;
     this.boxMode = false;
@@ -58,11 +59,19 @@ export class Viewer {
   }
 
   // -- what is shown ----------------------------------------------------------------------------------
+  sourceKey() {
+    return (this.edges ? "edges-" : "") + (this.view === "low" && this.low ? "low" : "high");
+  }
+
   source() {
     const base = this.view === "low" && this.low ? "low" : "high";
     if (!this.edges) return this[base];
-    const key = "edges-" + base;
-    return (this.cache[key] ||= enhanceEdges(this[base], this.w, this.h, this.air));
+    return (this.cache[this.sourceKey()] ||= enhanceEdges(this[base], this.w, this.h, this.air));
+  }
+
+  /** The shown data's cumulative histogram, for the equalising part of the grey ramp. */
+  cdf() {
+    return (this.cache["cdf-" + this.sourceKey()] ||= cumulative(this.source()));
   }
 
   materialClasses() {
@@ -81,7 +90,7 @@ export class Viewer {
     const src = this.view === "low" && this.low ? this.low : this.high;
     const [p02, p05, p40, p995] = percentiles(src, [0.2, 0.5, 40, 99.5], 3);
     const ranges = {
-      auto: [p05, Math.max(p995, p05 + 2)],
+      auto: [p05, Math.max(Math.min(p995, this.air), p05 + 2)],
       dense: [p02, Math.max(p40, p02 * 4)], // stretch the darkest part: what dense cargo hides
       light: [Math.max(1, p40 * 0.8), this.air * 1.02], // stretch the bright part: thin goods, cartons
     };
@@ -101,8 +110,8 @@ export class Viewer {
   paint() {
     if (!this.high) return;
     const t0 = performance.now();
-    windowTable(this.lo, this.hi, this.invert, this.table8);
     const src = this.source();
+    windowTable(this.lo, this.hi, this.invert, this.table8, this.cdf(), this.equalise);
     const out = this.out32;
     const n = src.length;
     const classes = this.view === "material" ? this.materialClasses() : null;
