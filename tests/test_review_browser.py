@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import time
 from pathlib import Path
 
 import httpx
@@ -345,7 +346,11 @@ def test_a_second_officer_sees_the_case_is_taken(browser, desk):
     # leaving the page gives the case back
     first.goto("/review")
     first.wait_for_selector("body[data-loaded='1']")
-    second.wait_for_timeout(300)
+    officer = {"Authorization": f"Bearer {desk['keys']['officer']}"}
+    deadline = time.monotonic() + 10
+    while desk["api"].get(f"/v1/cases/{case_id}", headers=officer).json()["claimed_by"] is not None:
+        assert time.monotonic() < deadline, "the claim was not released when the page was left"
+        time.sleep(0.1)
     open_case(second, case_id)
     assert second.locator("#banner").is_hidden() and not second.locator("[data-decide=clear]").is_disabled()
     second.goto("/review")
@@ -363,10 +368,14 @@ def test_pages_check_the_role(browser, desk):
     page.goto("/review")
     page.wait_for_url("**/login?next=%2Freview")
     page.context.close()
-    raw = httpx.get(f"{desk['server'].url}/review", headers={"Authorization": f"Bearer {desk['keys']['scanner']}"})
-    assert raw.status_code == 403
-    anonymous = httpx.get(f"{desk['server'].url}/review/cases/abc", follow_redirects=False)
+    url = desk["server"].url
+    html = {"Accept": "text/html"}
+    scanner = {"Authorization": f"Bearer {desk['keys']['scanner']}"}
+    assert httpx.get(f"{url}/review", headers={**scanner, **html}).status_code == 403
+    assert httpx.get(f"{url}/review", headers=scanner).json()["error"]["code"] == "forbidden"
+    anonymous = httpx.get(f"{url}/review/cases/abc", headers=html, follow_redirects=False)
     assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login?next=%2Freview%2Fcases%2Fabc"
+    assert httpx.get(f"{url}/review/cases/abc").status_code == 401  # not a browser: the API's answer
     login_page = httpx.get(f"{desk['server'].url}/login")
     assert "default-src 'self'" in login_page.headers["content-security-policy"]
 

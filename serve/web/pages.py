@@ -71,17 +71,30 @@ def _nav(p: Principal, here: str) -> str:
             '<form method="post" action="/logout" id="logout"><button type="submit">Log out</button></form></div>')
 
 
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
 def _guard(request: Request, role: str) -> Principal | Response:
-    """The caller if their role admits ``role``; otherwise the login redirect or a 403 page."""
+    """The caller if their role admits ``role``; otherwise the login redirect or a 403 page.
+
+    A browser (``Accept: text/html``) is sent to the login page or shown a 403 page; any other client gets
+    the API's JSON 401/403, as from ``require(role)``.
+    """
     try:
         principal = authenticate(request)
     except AuthError:
+        if not _wants_html(request):
+            raise
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
     if not admits(role, principal.role):
+        if not _wants_html(request):
+            raise AuthError(403, "forbidden", f"this needs the {role} role; {principal.name!r} is {principal.role}")
         who = "API keys cannot open review pages" if principal.kind == "key" else \
             f"{principal.name} is {principal.role}; this page needs the {role} role"
-        return _html("forbidden.html", 403, title="Not allowed", message=html.escape(who))
+        nav = _nav(principal, "") if principal.kind == "user" else ""
+        return _html("forbidden.html", 403, title="Not allowed", nav=nav, message=html.escape(who))
     return principal
 
 

@@ -44,7 +44,7 @@ async function load() {
   }
   state.case = c;
   fillPanel(c);
-  claim(c);
+  claim(c).catch((e) => banner(`Could not claim the case: ${e.message}`, "error"));
   const physicsP = getJSON(`/review/physics.json`).catch(() => null);
   const lowP = c.images.low ? raw("low").catch(() => null) : Promise.resolve(null);
   const high = await highP;
