@@ -353,6 +353,13 @@ def test_a_second_officer_sees_the_case_is_taken(browser, desk):
         time.sleep(0.1)
     open_case(second, case_id)
     assert second.locator("#banner").is_hidden() and not second.locator("[data-decide=clear]").is_disabled()
+    # someone decides it meanwhile (from another desk): the page's decision is refused, naming them
+    r = desk["api"].post(f"/v1/cases/{case_id}/reviews", headers=officer, json={"action": "inspect"})
+    assert r.status_code == 201, r.text
+    second.keyboard.press("c")
+    second.wait_for_selector("#banner.taken")
+    assert "Not recorded" in second.inner_text("#banner") and "test-officer" in second.inner_text("#banner")
+    assert desk["api"].get(f"/v1/cases/{case_id}", headers=officer).json()["status"] == "inspection"
     second.goto("/review")
     first.context.close()
     second.context.close()
