@@ -3,6 +3,7 @@
     quayscan serve                                  # 127.0.0.1:8000, SQLite + images under ./var/, default model
     quayscan serve --db postgresql+psycopg://q@db/quayscan --blobs /data/blobs --workers 2 --host 0.0.0.0
     quayscan serve --model runs/exp1/model.onnx     # register that model and make it decide
+    quayscan serve --webhook https://tos.example/hook --webhook-secret-file /run/secrets/webhook
 
 Flags override ``QUAYSCAN_*`` environment variables (``QUAYSCAN_DB_URL``, ``QUAYSCAN_BLOBS_DIR``, ...).
 """
@@ -26,6 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, help="largest scan request in MiB (default: 200)")
     p.add_argument("--inference-timeout", dest="inference_timeout_s", type=float,
                    help="seconds a model run may take before the scan is decided inspect (default: 10)")
+    p.add_argument("--webhook", dest="webhook_urls", action="append", metavar="URL",
+                   help="POST every final decision here, signed; repeatable (default: QUAYSCAN_WEBHOOK_URLS)")
+    p.add_argument("--webhook-secret-file", metavar="PATH", help="file holding the webhook HMAC secret; required "
+                   "with --webhook unless QUAYSCAN_WEBHOOK_SECRET is set (default: none)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(run=run)
 
@@ -36,11 +41,18 @@ def run(args: argparse.Namespace) -> int:
     from quayscan.serve.app import create_app
     from quayscan.serve.settings import Settings
     from quayscan.serve.storage.db import describe_url
+    from quayscan.serve.webhooks import check_config
 
+    secret = None
+    if args.webhook_secret_file:  # a file, not a flag: a secret on the command line shows in ps
+        with open(args.webhook_secret_file, encoding="utf-8") as f:
+            secret = f.read().strip()
     settings = Settings.from_env(
         db_url=args.db_url, blobs_dir=args.blobs_dir, model=args.model, host=args.host, port=args.port,
         workers=args.workers, max_upload_mb=args.max_upload_mb, inference_timeout_s=args.inference_timeout_s,
+        webhook_urls=args.webhook_urls, webhook_secret=secret,
     )
+    check_config(settings.webhook_urls, settings.webhook_secret)  # fail here, not in each worker
     if settings.model is not None and not os.path.isfile(settings.model):
         raise FileNotFoundError(f"model file not found: {settings.model}")
     print(f"quayscan serve: http://{settings.host}:{settings.port}  database {describe_url(settings.db_url)}  "

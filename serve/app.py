@@ -6,7 +6,7 @@
 At start: migrate the database, load the model the registry says decides (the shipped default on a new
 database), then decide any case a previous process stored but did not decide. While running: follow the
 registry (promote and rollback from any replica take effect within ``model_poll_s``) and sweep cases left
-undecided by a replica that died.
+undecided by a replica that died; deliver final decisions to the webhooks, if any (``serve/webhooks.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, FastAPI
 
 from quayscan.serve import errors
-from quayscan.serve.api import cases, health, models, oip, reviews, scans
+from quayscan.serve.api import cases, health, models, oip, outbox, reviews, scans
 from quayscan.serve.auth import require
 from quayscan.serve.engine import Engine
 from quayscan.serve.metrics import Metrics, MetricsMiddleware
@@ -30,6 +30,7 @@ from quayscan.serve.storage.db import make_engine, make_session_factory
 from quayscan.serve.storage.schema import migrate
 from quayscan.serve.web import pages as web_pages
 from quayscan.serve.web_sessions import WebSessions
+from quayscan.serve.webhooks import Dispatcher
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 30.0
@@ -56,6 +57,9 @@ def build_services(settings: Settings) -> Services:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     services = build_services(settings)
+    # refuses non-http(s) URLs and a missing secret here, before anything serves
+    webhooks = Dispatcher(settings.webhook_urls, settings.webhook_secret, services.db, metrics=services.metrics) \
+        if settings.webhook_urls else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,11 +74,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(_every(SWEEP_EVERY_S, "recovery sweep",
                                        lambda: recover(services, settings.recovery_age_s))),
         ]
+        if webhooks is not None:
+            webhooks.start()
         try:
             yield
         finally:
             for t in tasks:
                 t.cancel()
+            if webhooks is not None:
+                await asyncio.to_thread(webhooks.stop)
             services.engine.close()
 
     # no open documentation routes: only health checks answer without credentials
@@ -82,9 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   openapi_url=None, description="Triage of X-ray scans of shipping containers: release or inspect.")
     app.state.services = services
     app.state.db = services.db
+    app.state.webhooks = webhooks
     app.state.web_sessions = WebSessions(services.db)
     errors.install(app)
-    for module in (scans, cases, models, health, oip, reviews, web_pages):
+    for module in (scans, cases, models, health, oip, reviews, outbox, web_pages):
         app.include_router(module.router)
 
     @app.get("/v1/openapi.json", dependencies=[Depends(require("officer"))], include_in_schema=False)

@@ -36,6 +36,10 @@ class Metrics:
         self.queue = Gauge("quayscan_inference_queue", "Scans waiting for or in a model run", registry=r)
         self.model = Gauge("quayscan_model_info", "The model version that decides (value 1)", ["version"], registry=r)
         self.recovered = Counter("quayscan_recovered_cases", "Undecided cases decided after a restart", registry=r)
+        self.outbox_pending = Gauge("quayscan_webhook_events_pending", "Decision events not yet delivered to every "
+                                    "webhook URL", registry=r)
+        self.outbox_failing = Gauge("quayscan_webhook_events_failing", "Undelivered events with a failed attempt",
+                                    registry=r)
         self._version: str | None = None
 
     def set_model(self, version: str) -> None:
@@ -43,6 +47,10 @@ class Metrics:
             self.model.remove(self._version)
         self.model.labels(version=version).set(1)
         self._version = version
+
+    def set_outbox(self, pending: int, failing: int) -> None:
+        self.outbox_pending.set(pending)
+        self.outbox_failing.set(failing)
 
     def record_decision(self, decision: str, reasons: list[str], score: float | None) -> None:
         self.decisions.labels(decision=decision).inc()

@@ -26,6 +26,8 @@ EXPECTED = {
     ("POST", "/v1/models/rollback"): "admin",
     ("GET", "/v1/openapi.json"): "officer",
     ("GET", "/metrics"): "supervisor",
+    ("GET", "/v1/outbox"): "supervisor",
+    ("POST", "/v1/outbox/{event_id}/redeliver"): "supervisor",
     ("POST", "/login"): OPEN,
     ("POST", "/logout"): OPEN,
     ("GET", "/v1/session"): "officer",
@@ -95,7 +97,7 @@ def test_route_checks_the_role(service, route):
     if route not in routes(app):
         pytest.skip("route not served by this build")
     url = path.replace("{case_id}", "NOCASE").replace("{energy}", "high").replace("{version}", "v0") \
-        .replace("{name}", "quayscan")
+        .replace("{name}", "quayscan").replace("{event_id}", "NOEVENT")
     least = EXPECTED[route]
     callers = {None: None, **{role: {"Authorization": f"Bearer {keys[role]}"} for role in ROLES},
                "bad key": {"Authorization": "Bearer qsk_aaaaaaaaaaaa_notarealkey"}}
