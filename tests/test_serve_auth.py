@@ -28,6 +28,13 @@ EXPECTED = {
     ("GET", "/metrics"): "supervisor",
     ("GET", "/v1/outbox"): "supervisor",
     ("POST", "/v1/outbox/{event_id}/redeliver"): "supervisor",
+    ("GET", "/login"): OPEN,
+    ("GET", "/review"): "officer",
+    ("GET", "/review/cases/{case_id}"): "officer",
+    ("GET", "/review/audit"): "supervisor",
+    ("GET", "/review/dashboard"): "supervisor",
+    ("GET", "/review/physics.json"): "officer",
+    ("GET", "/review/static/{name:path}"): OPEN,
     ("POST", "/login"): OPEN,
     ("POST", "/logout"): OPEN,
     ("GET", "/v1/session"): "officer",
@@ -112,7 +119,8 @@ def test_route_checks_the_role(service, route):
             assert r.status_code not in (401, 403), (who, r.status_code, r.text)
         else:
             assert r.status_code == 403, (who, r.status_code, r.text)
-            assert least in r.json()["error"]["message"]
+            err = r.json()["error"]  # the inference protocol's routes give the message as a string
+            assert least in (err if isinstance(err, str) else err["message"])
 
 
 def test_no_documentation_route_is_open(service):
