@@ -2,11 +2,12 @@
 
     cfg = NetConfig(num_classes=12)
     net = TriageNet(cfg)
-    inspect_logit, commodity_logits, heatmap = net(x)   # x: (B, 3, 256, W)
+    inspect_logit, commodity_logits, heatmap = net(x)   # x: (B, 3, 192, W)
 
-- ``heatmap`` (B, h, w): a coarse map of anomaly evidence, the sigmoid of a 1x1 convolution on the trunk's
-  stride-16 features; trained against the anomaly boxes, and computed inside the graph so serving needs
-  no torch.
+- ``heatmap`` (B, h, w): a coarse map of anomaly evidence at 1/``heat_stride`` of the input (8 or 16),
+  the sigmoid of a small head on the trunk's features at that stride and below; trained against the
+  anomaly boxes, and computed inside the graph so serving needs no torch. At stride 8 the head also sees
+  the stride-8 block, where a 10 cm object (5 px at 20 mm) is still a few cells, not a fraction of one.
 - ``inspect_logit`` (B,): a smooth maximum (log-sum-exp) over the heatmap's logits: the scan is as
   suspicious as its most suspicious region.
 - ``commodity_logits`` (B, C): from globally pooled stride-32 features.
@@ -29,9 +30,16 @@ class NetConfig:
     dropout: float = 0.2
     #: sharpness of the log-sum-exp pooling (large = max, small = mean)
     pool_sharpness: float = 4.0
+    #: resolution of the heatmap: 8 (stride-8 evidence head) or 16
+    heat_stride: int = 8
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NetConfig:
+        """The config a checkpoint carries; checkpoints from before ``heat_stride`` existed are stride 16."""
+        return cls(**{"heat_stride": 16, **d})
 
 
 class TriageNet(nn.Module):
@@ -47,22 +55,44 @@ class TriageNet(nn.Module):
         if cfg.in_channels != 3:
             first = trunk[0][0]
             trunk[0][0] = nn.Conv2d(cfg.in_channels, first.out_channels, 3, 2, 1, bias=False)
-        # blocks 0..8 reach stride 16; the rest reach stride 32
+        if cfg.heat_stride not in (8, 16):
+            raise ValueError(f"heat_stride must be 8 or 16, got {cfg.heat_stride!r}")
+        # blocks 0..3 reach stride 8, 4..8 stride 16; the rest reach stride 32
         self.stem = trunk[:9]
         self.tail = trunk[9:]
+        fine = trunk[3].out_channels
         mid = self.stem[-1].out_channels
         top = self.tail[-1].out_channels
-        self.evidence = nn.Sequential(
-            nn.Conv2d(mid + top, 96, 1), nn.Hardswish(), nn.Conv2d(96, 1, 1),
-        )
+        if cfg.heat_stride == 16:
+            self.evidence = nn.Sequential(
+                nn.Conv2d(mid + top, 96, 1), nn.Hardswish(), nn.Conv2d(96, 1, 1),
+            )
+        else:
+            # the stride-32 context is squeezed before it is spread over 4x as many cells; a 3x3 output
+            # convolution compares a cell with its neighbours (a compact object against its surroundings)
+            self.context = nn.Sequential(nn.Conv2d(top, 64, 1), nn.Hardswish())
+            self.evidence = nn.Sequential(
+                nn.Conv2d(fine + mid + 64, 64, 1), nn.Hardswish(), nn.Conv2d(64, 1, 3, padding=1),
+            )
+            # start from "almost no cell is anomalous" (as focal-loss detectors do), not from 0.5 everywhere
+            nn.init.constant_(self.evidence[-1].bias, -4.0)
         self.commodity = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(top, cfg.num_classes))
 
     def forward(self, x: torch.Tensor, heat_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(inspect_logit, commodity_logits, heatmap); with ``heat_logits`` the heatmap before its sigmoid."""
-        f16 = self.stem(x)  # (B, 48, H/16, W/16)
-        f32 = self.tail(f16)  # (B, 576, H/32, W/32)
-        up = nn.functional.interpolate(f32, size=f16.shape[-2:], mode="nearest")  # (B, 576, H/16, W/16)
-        logits = self.evidence(torch.cat([f16, up], dim=1))[:, 0]  # (B, H/16, W/16)
+        if self.cfg.heat_stride == 16:
+            f16 = self.stem(x)  # (B, 48, H/16, W/16)
+            f32 = self.tail(f16)  # (B, 576, H/32, W/32)
+            up = nn.functional.interpolate(f32, size=f16.shape[-2:], mode="nearest")  # (B, 576, H/16, W/16)
+            logits = self.evidence(torch.cat([f16, up], dim=1))[:, 0]  # (B, H/16, W/16)
+        else:
+            f8 = self.stem[:4](x)  # (B, 24, H/8, W/8)
+            f16 = self.stem[4:](f8)  # (B, 48, H/16, W/16)
+            f32 = self.tail(f16)  # (B, 576, H/32, W/32)
+            size = f8.shape[-2:]
+            up16 = nn.functional.interpolate(f16, size=size, mode="nearest")  # (B, 48, H/8, W/8)
+            up32 = nn.functional.interpolate(self.context(f32), size=size, mode="nearest")  # (B, 64, H/8, W/8)
+            logits = self.evidence(torch.cat([f8, up16, up32], dim=1))[:, 0]  # (B, H/8, W/8)
         k = self.cfg.pool_sharpness
         flat = k * logits.flatten(1)  # (B, h*w)
         top = flat.amax(dim=1, keepdim=True)  # (B, 1)

@@ -127,3 +127,36 @@ def test_the_shipped_model_is_complete_and_used_by_default(tmp_path, capsys, fas
     assert main(["predict", "--json", str(tmp_path / "d" / recs[0]["files"]["high"])]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["model_version"] == card.model_version and out["decision"] in ("release", "inspect")
+
+
+@pytest.mark.parametrize("stride", [8, 16])
+def test_heatmap_stride(stride):
+    from quayscan.model.network import NetConfig, TriageNet
+
+    net = TriageNet(NetConfig(heat_stride=stride)).eval()
+    with torch.no_grad():
+        logit, cls, heat = net(torch.rand(2, 3, 192, 320))
+    assert logit.shape == (2,) and cls.shape == (2, 12) and heat.shape == (2, 192 // stride, 320 // stride)
+    with pytest.raises(ValueError, match="heat_stride"):
+        TriageNet(NetConfig(heat_stride=4))
+    assert NetConfig.from_dict({"num_classes": 12}).heat_stride == 16  # checkpoints from before the field
+
+
+def test_paste_dense_conceals_an_object_inside_the_hold(fast_profile):
+    from quayscan.model.preprocess import PreprocessConfig, preprocess
+    from quayscan.training.augment import PasteDense
+
+    g = generate_scan(7, 0, fast_profile, anomaly_rate=0.0)
+    lab = g.labels
+    x = preprocess(Scan(g.images[0], g.images[1], tuple(lab["pixel_pitch_mm"]), lab["air_value"]), PreprocessConfig())
+    mask = np.zeros(x.shape[1:], np.uint8)
+    paste = PasteDense(max_attenuation=8.0, p=1.0)
+    y, m, pasted = paste(x, mask, np.random.default_rng(3))
+    assert pasted and mask.sum() == 0 and m.sum() > 0  # inputs untouched
+    rows, cols = np.nonzero(m)
+    assert 36 <= rows.min() and rows.max() < 146
+    changed = np.abs(y[:2] - x[:2]).max(axis=0) > 1e-6
+    assert changed.any() and not (changed & (m == 0)).any()  # attenuation added inside the box only
+    assert (y[:2] >= x[:2] - 1e-6).all() and (y[0][m > 0] > x[0][m > 0] + 0.01).any()
+    assert np.median(x[0][:, cols.min() : cols.max() + 1][36:146]) > 0.004  # inside a container
+    assert PasteDense(max_attenuation=8.0, p=0.0)(x, mask, np.random.default_rng(3))[2] is False

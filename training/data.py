@@ -25,7 +25,6 @@ from quayscan.model.preprocess import PreprocessConfig, preprocess
 
 #: anomalies the image itself shows; a manifest mismatch needs the declaration, so the commodity check catches it
 VISIBLE = ("dense_concealment", "organic_concealment", "undeclared_goods", "hidden_compartment")
-HEAT_STRIDE = 16
 
 
 @dataclass

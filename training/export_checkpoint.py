@@ -25,7 +25,7 @@ def load_checkpoint(path: str | Path) -> tuple[TriageNet, dict]:
     state = torch.load(path, map_location="cpu", weights_only=False)
     if "model" not in state or "net_config" not in state:
         raise ValueError(f"{path} is not a quayscan checkpoint (no model / net_config)")
-    net = TriageNet(NetConfig(**state["net_config"]))
+    net = TriageNet(NetConfig.from_dict(state["net_config"]))
     net.load_state_dict(state["model"])
     return net.eval(), state
 

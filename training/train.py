@@ -30,9 +30,9 @@ from tqdm import tqdm
 from quayscan.datasets.commodities import class_names
 from quayscan.model.network import NetConfig, TriageNet
 from quayscan.model.preprocess import PreprocessConfig
-from quayscan.training.augment import TrainTransform, place
+from quayscan.training.augment import PasteDense, TrainTransform, place
 from quayscan.training.calibrate import calibrate
-from quayscan.training.data import HEAT_STRIDE, Sample, load_samples
+from quayscan.training.data import Sample, load_samples
 from quayscan.training.metrics import compute_metrics
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def _groups(samples: list[Sample], batch_size: int, width: int, rng: np.random.G
 
 
 def batches(samples: list[Sample], batch_size: int, width: int, rng: np.random.Generator | None,
-            transform: TrainTransform | None):
+            transform: TrainTransform | None, paste: PasteDense | None = None):
     """Yield (x, mask, visible, commodity) tensors; shuffled and augmented when rng is given.
 
     Without rng the order is the samples' own (validation, prediction) in a frame of ``width``.
@@ -69,23 +69,27 @@ def batches(samples: list[Sample], batch_size: int, width: int, rng: np.random.G
     groups = _groups(samples, batch_size, width, rng) if rng is not None else \
         [(width, list(range(s, min(len(samples), s + batch_size)))) for s in range(0, len(samples), batch_size)]
     for width, idx in groups:
-        xs, ms = [], []
+        xs, ms, vs = [], [], []
         chunk = [samples[i] for i in idx]
         for smp in chunk:
-            x, m = smp.x.astype(np.float32), smp.mask
+            x, m, v = smp.x.astype(np.float32), smp.mask, smp.visible
+            if paste is not None:
+                x, m, pasted = paste(x, m, rng)
+                v = max(v, int(pasted))
             if transform is not None:
                 x, m = transform(x, m, rng)
             x, m = place(x, m, width, rng)
             xs.append(x)
             ms.append(m)
+            vs.append(v)
         yield (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ms)).float(),
-               torch.tensor([smp.visible for smp in chunk], dtype=torch.float32),
-               torch.tensor([smp.commodity for smp in chunk]))
+               torch.tensor(vs, dtype=torch.float32), torch.tensor([smp.commodity for smp in chunk]))
 
 
 def loss_fn(net: torch.nn.Module, x, mask, visible, commodity) -> tuple[torch.Tensor, dict[str, float]]:
     inspect_logit, commodity_logits, heat = net(x, heat_logits=True)  # heat: (B, h, w) logits
-    target = F.max_pool2d(mask[:, None], HEAT_STRIDE)[:, 0]  # a cell is positive if any box pixel is in it
+    stride = x.shape[-1] // heat.shape[-1]
+    target = F.max_pool2d(mask[:, None], stride)[:, 0]  # a cell is positive if any box pixel is in it
     # small concealed objects are what a network learns last: weigh scans by how few cells their boxes cover
     cells = target.flatten(1).sum(dim=1)  # (B,)
     sample_w = torch.where(cells > 0, 1.0 + 4.0 / cells.clamp(min=1.0).sqrt(), torch.ones_like(cells))
@@ -106,10 +110,10 @@ def steps_per_epoch(samples: list[Sample], args, world: int) -> int:
 
 
 def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, rank: int,
-                    steps: int) -> dict[str, float]:
+                    steps: int, paste: PasteDense | None = None) -> dict[str, float]:
     net.train()
     sums: dict[str, float] = {}
-    it = itertools.islice(batches(samples, args.batch_size, args.width, rng, transform), steps)
+    it = itertools.islice(batches(samples, args.batch_size, args.width, rng, transform, paste), steps)
     bar = tqdm(it, total=steps,
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
@@ -178,9 +182,10 @@ def main(args) -> int:
         raise ValueError(f"need training and validation scans, got {len(train)} and {len(val)}")
     train = train[rank::world]  # each process trains on its shard
     data_recipe = {"train": recipe, "val": val_recipe}
-    net = TriageNet(NetConfig(num_classes=len(class_names())))
+    net = TriageNet(NetConfig(num_classes=len(class_names()), heat_stride=args.heat_stride))
     if args.init:
         state = torch.load(args.init, map_location="cpu", weights_only=False)
+        net = TriageNet(NetConfig.from_dict(state["net_config"]))  # fine-tuning keeps the architecture it starts from
         net.load_state_dict(state["model"])
         log.info("initialised from %s", args.init)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -203,10 +208,12 @@ def main(args) -> int:
                                                      "data_recipe": data_recipe}, indent=2, default=str))
     rng = np.random.default_rng([args.seed, rank])
     transform = TrainTransform(max_attenuation=args.preprocess.max_attenuation)
+    paste = PasteDense(max_attenuation=args.preprocess.max_attenuation, pitch_mm=args.preprocess.pitch_mm,
+                       p=args.paste) if args.paste > 0 else None
     names = class_names()
     for epoch in range(start, args.epochs):
         t0 = time.perf_counter()
-        losses = train_one_epoch(net, opt, sched, train, args, rng, transform, epoch, rank, epoch_steps)
+        losses = train_one_epoch(net, opt, sched, train, args, rng, transform, epoch, rank, epoch_steps, paste)
         if rank != 0:
             continue
         anomaly, commodity = predict(net, val, args)
