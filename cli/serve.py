@@ -27,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, help="largest scan request in MiB (default: 200)")
     p.add_argument("--inference-timeout", dest="inference_timeout_s", type=float,
                    help="seconds a model run may take before the scan is decided inspect (default: 10)")
+    p.add_argument("--audit-share", type=float, help="share of would-be releases sent to review at random as "
+                   "audit_sample, to measure the model's misses (default: 0.02)")
     p.add_argument("--webhook", dest="webhook_urls", action="append", metavar="URL",
                    help="POST every final decision here, signed; repeatable (default: QUAYSCAN_WEBHOOK_URLS)")
     p.add_argument("--webhook-secret-file", metavar="PATH", help="file holding the webhook HMAC secret; required "
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(
         db_url=args.db_url, blobs_dir=args.blobs_dir, model=args.model, host=args.host, port=args.port,
         workers=args.workers, max_upload_mb=args.max_upload_mb, inference_timeout_s=args.inference_timeout_s,
-        webhook_urls=args.webhook_urls, webhook_secret=secret,
+        webhook_urls=args.webhook_urls, webhook_secret=secret, audit_share=args.audit_share,
     )
     check_config(settings.webhook_urls, settings.webhook_secret)  # fail here, not in each worker
     if settings.model is not None and not os.path.isfile(settings.model):

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 FIELDS = ("high", "low", "meta")
 EXTENSIONS = {"png": "png", "tiff": "tiff", "dicos": "dcm"}
 MAX_IDEMPOTENCY_KEY = 200
+#: the reason of a would-be release sent to review at random (``Settings.audit_share``)
+AUDIT_SAMPLE = "audit_sample"
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Services:
     engine: Engine
     metrics: Metrics
     gate: asyncio.Semaphore | None = None  # made in the serving event loop (app lifespan)
+    audit_rng: random.Random = field(default_factory=random.Random)  # tests seed it
 
 
 def case_json(case: Case) -> dict[str, Any]:
@@ -130,6 +134,19 @@ def _store(svc: Services, form: Form, meta: ScanMeta, scan: Scan, key: str | Non
     return case, created
 
 
+def audit_sample(decision: Decision, share: float, rng: random.Random) -> Decision:
+    """Send a would-be release to review with probability ``share``, independently for each scan.
+
+    Officers only see flagged containers; reviewing a random share of releases too is what lets the
+    model's misses be counted (see ``api.reviews.audit_figures``). It only ever turns a release into an
+    inspect, so it cannot weaken fail-closed. The score stays with the case, so the release it replaced
+    is visible.
+    """
+    if decision.decision != "release" or share <= 0.0 or rng.random() >= share:
+        return decision
+    return Decision("inspect", [AUDIT_SAMPLE], decision.score, decision.commodity)
+
+
 def _decide(svc: Services, case: Case, outcome: Outcome, t0: float) -> Case:
     hkey = None
     if outcome.prediction is not None:
@@ -139,7 +156,7 @@ def _decide(svc: Services, case: Case, outcome: Outcome, t0: float) -> Case:
         except OSError:
             log.exception("could not store the heatmap of case %s", case.id)
             hkey = None
-    d = outcome.decision
+    d = audit_sample(outcome.decision, svc.settings.audit_share, svc.audit_rng)
     with svc.db() as session:
         decided = decide_case(
             session, case.id, decision=d.decision, reasons=d.reasons, score=d.score,
@@ -195,7 +212,10 @@ async def post_scan(svc: Services, principal: Principal, body: bytes, content_ty
         infer.cancel()
         return case, created
     outcome = await infer
-    return await asyncio.to_thread(_decide, svc, case, outcome, t0), created
+    decided = await asyncio.to_thread(_decide, svc, case, outcome, t0)
+    # the shadow model (if any) scores it on its own thread, after the decision is committed
+    svc.engine.shadow_score(case.id, scan, meta.declared, declared_empty=meta.declared_empty)
+    return decided, created
 
 
 async def decide_stored(svc: Services, case: Case) -> Case:

@@ -37,6 +37,8 @@ class Settings:
         model_poll_s: how often a worker checks the registry for a promoted or rolled-back model.
         recovery_age_s: a case left undecided this long (its process died) is decided by a sweep.
         webhook_urls, webhook_secret: where final decisions are delivered, and the HMAC key.
+        audit_share: the share of would-be releases sent to review at random as ``audit_sample``, so the
+            model's misses among releases can be estimated (0 turns the audit off).
     """
 
     db_url: str = DEFAULT_DB_URL
@@ -52,6 +54,11 @@ class Settings:
     recovery_age_s: float = 60.0
     webhook_urls: list[str] = field(default_factory=list)
     webhook_secret: str | None = None
+    audit_share: float = 0.02
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.audit_share <= 1.0:
+            raise ValueError(f"audit share must be in [0, 1], got {self.audit_share!r}")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:

@@ -27,7 +27,7 @@ from sqlalchemy import and_, func, or_, select
 from quayscan.serve.auth import Principal, require
 from quayscan.serve.errors import error
 from quayscan.serve.intake import BadRequest
-from quayscan.serve.pipeline import case_json
+from quayscan.serve.pipeline import AUDIT_SAMPLE, case_json
 from quayscan.serve.storage.cases import MAX_PAGE, CaseFilters, get_case, review_queue
 from quayscan.serve.storage.credentials import authenticate_user
 from quayscan.serve.storage.db import done, fresh, utcnow
@@ -231,15 +231,88 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
     return {"p50": round(float(p50), 4), "p90": round(float(p90), 4)}
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion ``k / n`` (95 % by default); None when ``n`` is 0.
+
+    Unlike ``p +- z * se`` it stays inside [0, 1] and is not empty at k = 0, which matters here: a few
+    hundred audited releases with no miss still leave a miss rate of up to ~1 % possible.
+    """
+    if n <= 0:
+        return None
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * float(np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _found(r: Any) -> bool:
+    """An officer ordered the container opened (outcome pending) or its inspection found something."""
+    return r.status == CaseStatus.INSPECTION or (r.status == CaseStatus.CLOSED and r.outcome == "finding")
+
+
+def audit_figures(rows: list[Any]) -> dict[str, Any]:
+    """What the random audit sample says about the model's misses among its releases.
+
+    Every would-be release is sent to review with the same probability, whatever it looks like, so the
+    audited ones that an officer reviewed are a simple random sample of the releases. Among them:
+
+    - miss rate ``m = found / reviewed``, with its 95 % Wilson interval ``[m_lo, m_hi]``;
+    - estimated misses among all would-be releases ``M = m * R``, where ``R`` counts the model's releases
+      plus the audit samples (each was a release before it was picked);
+    - caught ``C``: cases the model itself flagged (audit samples aside) that were found;
+    - release-side recall ``C / (C + M)``; its interval takes ``m_hi`` for the low end, ``m_lo`` for the high.
+
+    "Found" is an officer ordering inspection (outcome pending) or an inspection finding something; no
+    finding after inspection counts as a correct release, as the dataset export labels it. Flagged cases
+    still waiting for review are not counted as caught, so while there is a backlog the recall estimate
+    errs low. The interval covers the sampling of the audit only, not officers' own misses.
+
+    Args:
+        rows: cases (decision, reasons, status, outcome, reviewed_at).
+    """
+    sampled = reviewed = found = caught = releases = 0
+    for r in rows:
+        if AUDIT_SAMPLE in (r.reasons or []):
+            sampled += 1
+            releases += 1
+            if r.reviewed_at is not None:
+                reviewed += 1
+                found += _found(r)
+        elif r.decision == "release":
+            releases += 1
+        elif r.decision == "inspect":
+            caught += _found(r)
+    ci = wilson(found, reviewed)
+
+    def recall(miss_rate: float) -> float | None:
+        total = caught + miss_rate * releases
+        return caught / total if total > 0 else None
+
+    rate = found / reviewed if reviewed else None
+    return {
+        "sampled": sampled,
+        "reviewed": reviewed,
+        "found": found,
+        "release_side_miss_rate": rate,
+        "ci95": list(ci) if ci else None,
+        "would_be_releases": releases,
+        "estimated_misses": rate * releases if rate is not None else None,
+        "caught": caught,
+        "release_side_recall_estimate": recall(rate) if rate is not None else None,
+        "release_side_recall_ci95": [recall(ci[1]), recall(ci[0])] if ci else None,
+    }
+
+
 def dashboard(rows: list[Any], *, start: datetime, hours: int, backlog: int) -> dict[str, Any]:
     """The dashboard's figures over the cases created in ``[start, start + hours)``.
 
     "released" and "inspected" count the model's decisions (the release rate is the share of scans the
     model let go); ``backlog`` is the review queue now; time to review runs from the model's decision to
-    the officer's.
+    the officer's; ``audit`` is :func:`audit_figures` of the window.
 
     Args:
-        rows: the window's cases (created_at, decision, reasons, score, decided_at, reviewed_at).
+        rows: the window's cases (created_at, decision, reasons, score, decided_at, reviewed_at, status,
+            outcome).
         start: the first hour, on the hour.
     """
     slots = [start + timedelta(hours=i) for i in range(hours)]
@@ -278,6 +351,7 @@ def dashboard(rows: list[Any], *, start: datetime, hours: int, backlog: int) -> 
         "time_to_review_minutes": _percentiles(waits),
         "score_histogram": {"edges": [round(float(e), 4) for e in edges], "counts": [int(c) for c in counts]},
         "score_by_hour": [{"hour": h.isoformat(), **_percentiles(s)} for h, s in zip(slots, scores_by_hour)],
+        "audit": audit_figures(rows),
     }
 
 
@@ -285,8 +359,8 @@ def dashboard(rows: list[Any], *, start: datetime, hours: int, backlog: int) -> 
 def get_dashboard(request: Request, _: Supervisor, hours: int = Query(24, ge=1, le=24 * 31)) -> dict:
     now = utcnow()
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
-    query = select(Case.created_at, Case.decision, Case.reasons, Case.score, Case.decided_at, Case.reviewed_at) \
-        .where(Case.created_at >= start)
+    query = select(Case.created_at, Case.decision, Case.reasons, Case.score, Case.decided_at, Case.reviewed_at,
+                   Case.status, Case.outcome).where(Case.created_at >= start)
     with request.app.state.db() as session:
         rows = list(session.execute(query))
         backlog = queue_counts(session, now)["queue"]

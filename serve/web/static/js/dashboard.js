@@ -1,4 +1,5 @@
-// The supervisor's dashboard: throughput, release rate, flag reasons, backlog, time to review, score drift.
+// The supervisor's dashboard: throughput, release rate, flag reasons, backlog, time to review, score drift,
+// and the release-side recall estimated from the random audit sample.
 
 import { $, getJSON, label } from "./common.js";
 import { COLOURS, hbars, lines, stackedBars } from "./charts.js";
@@ -9,6 +10,16 @@ let data = null;
 const hourLabel = (iso) => `${String(new Date(iso).getHours()).padStart(2, "0")}:00`;
 const minutes = (m) => (m == null ? "—" : m < 90 ? `${m.toFixed(m < 10 ? 1 : 0)} min` : `${(m / 60).toFixed(1)} h`);
 const pct = (v) => (v == null ? "—" : `${(100 * v).toFixed(1)} %`);
+const interval = (ci) => (ci && ci[0] != null && ci[1] != null ? `${pct(ci[0])} – ${pct(ci[1])}` : "—");
+
+// The audit sample's estimate of the model's recall on the release side, with its 95 % interval.
+function showAudit(a) {
+  $("#t-recall").textContent = pct(a.release_side_recall_estimate);
+  $("#t-audit").textContent = a.reviewed
+    ? `95 % ${interval(a.release_side_recall_ci95)}; misses ${a.found}/${a.reviewed} audited ` +
+      `(${pct(a.release_side_miss_rate)}, ${interval(a.ci95)})`
+    : `${a.sampled} sampled, none reviewed yet`;
+}
 
 function draw() {
   if (!data) return;
@@ -43,6 +54,7 @@ async function load() {
   $("#t-backlog").textContent = data.backlog;
   $("#t-p50").textContent = minutes(data.time_to_review_minutes.p50);
   $("#t-p90").textContent = minutes(data.time_to_review_minutes.p90);
+  showAudit(data.audit);
   $("#updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   draw();
   document.body.dataset.loaded = "1";
