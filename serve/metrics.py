@@ -5,18 +5,82 @@
     body = metrics.render()          # text exposition format for GET /metrics
 
 The HTTP middleware records every request by route template (``/v1/cases/{case_id}``, never the raw path,
-so ids do not explode the label set).
+so ids do not explode the label set). Score drift (``quayscan_score_psi``) is read from the database when
+scraped (:meth:`Metrics.watch_drift`), so every worker and replica reports the same figure.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
+import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1.0, 2.5, 5.0, 10.0)
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 20)) + (0.99,)
+PSI_BINS = 10  # equal bins on [0, 1], as the model card's score_histogram
+PSI_FLOOR = 1e-4  # an empty bin counts as this share: ln(0) would make any gap infinite
+
+
+def score_histogram(scores: Sequence[float], bins: int = PSI_BINS) -> list[int]:
+    """Counts of ``scores`` in ``bins`` equal bins on [0, 1] (1.0 falls in the last bin)."""
+    counts, _ = np.histogram(np.clip(np.asarray(scores, dtype=float), 0.0, 1.0), bins=bins, range=(0.0, 1.0))
+    return [int(c) for c in counts]
+
+
+def psi(reference: Sequence[float], live: Sequence[float]) -> float:
+    """Population stability index of the ``live`` histogram against ``reference`` (counts or shares, same
+    bins): sum over bins of (live - ref) * ln(live / ref), on shares. Below 0.1 is usually read as
+    stable, above 0.25 as a real shift.
+
+    Raises:
+        ValueError: the histograms differ in length, or one of them is empty.
+    """
+    ref, cur = np.asarray(reference, dtype=float), np.asarray(live, dtype=float)
+    if ref.shape != cur.shape or ref.ndim != 1:
+        raise ValueError(f"histograms must have the same bins, got {ref.shape} and {cur.shape}")
+    if ref.sum() <= 0 or cur.sum() <= 0:
+        raise ValueError("an empty histogram has no distribution to compare")
+    p = np.maximum(ref / ref.sum(), PSI_FLOOR)
+    q = np.maximum(cur / cur.sum(), PSI_FLOOR)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+class DriftCollector(Collector):
+    """``quayscan_score_psi`` per model version, computed at scrape time by ``read`` (rows of
+    ``{"version", "role", "psi", "n_scores"}``; psi None when the model has no reference histogram)."""
+
+    def __init__(self, read: Callable[[], list[dict[str, Any]]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        value = GaugeMetricFamily("quayscan_score_psi", "PSI of the last live anomaly scores against the model "
+                                  "card's validation score histogram (10 bins on [0, 1])", labels=["version", "role"])
+        count = GaugeMetricFamily("quayscan_score_psi_scores", "Live scores the PSI was computed on",
+                                  labels=["version", "role"])
+        try:
+            rows = self.read()
+        except Exception:  # a scrape must not fail because the database is slow to answer
+            log.exception("could not compute score drift")
+            rows = []
+        for row in rows:
+            if row.get("psi") is None:
+                continue
+            value.add_metric([row["version"], row["role"]], row["psi"])
+            count.add_metric([row["version"], row["role"]], row["n_scores"])
+        yield value
+        yield count
+
+    def describe(self) -> list:
+        return []  # no collect() at registration: the database may not be there yet
 
 
 class Metrics:
@@ -40,7 +104,15 @@ class Metrics:
                                     "webhook URL", registry=r)
         self.outbox_failing = Gauge("quayscan_webhook_events_failing", "Undelivered events with a failed attempt",
                                     registry=r)
+        self.shadow_scored = Counter("quayscan_shadow_scored", "Live scans scored by the shadow model", registry=r)
+        self.shadow_skipped = Counter("quayscan_shadow_skipped", "Live scans the shadow model skipped because "
+                                      "its backlog was full (deciding comes first)", registry=r)
+        self.shadow_failed = Counter("quayscan_shadow_failures", "Shadow scorings that failed", registry=r)
         self._version: str | None = None
+
+    def watch_drift(self, read: Callable[[], list[dict[str, Any]]]) -> None:
+        """Export score drift, computed by ``read`` at each scrape (see :class:`DriftCollector`)."""
+        self.registry.register(DriftCollector(read))
 
     def set_model(self, version: str) -> None:
         if self._version is not None:

@@ -5,6 +5,11 @@
 
 The ONNX file is read with onnxruntime before anything is stored, so a file without quayscan's
 metadata (or not an ONNX model at all) is refused with a message, never registered.
+
+Score drift (:func:`drift_report`): the last live scores of the deciding and the shadow model against
+the validation score histogram in each one's card (``evaluation.validation.score_histogram``, else
+``evaluation.score_histogram``), as PSI. A card without one has no reference: its PSI is None, never a
+made-up baseline.
 """
 
 from __future__ import annotations
@@ -13,15 +18,27 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from quayscan.model.card import ModelCard, ModelCardError, read_card
 from quayscan.model.runner import DEFAULT_MODEL
+from quayscan.serve.metrics import PSI_BINS, psi, score_histogram
 from quayscan.serve.storage.blobs import LocalBlobStore
-from quayscan.serve.storage.models import ModelVersion
-from quayscan.serve.storage.registry import current_model, get_model, list_models, promote_model, register_model
 from quayscan.serve.storage.errors import ConflictError, NotFoundError
+from quayscan.serve.storage.models import ModelVersion
+from quayscan.serve.storage.registry import (
+    current_model,
+    get_model,
+    list_models,
+    promote_model,
+    recent_scores,
+    register_model,
+    shadow_model,
+)
+
+DRIFT_WINDOW = 500  # live scores the PSI looks at
 
 
 def artifact_path(blobs: LocalBlobStore, artifact: str) -> Path:
@@ -82,7 +99,10 @@ def ensure_current(factory: sessionmaker, blobs: LocalBlobStore, model: str | No
         except ModelCardError as exc:
             raise ValueError(str(exc)) from None
         if current is None or current.version != row.version:
-            row = promote_model(session, row.version)
+            # nothing to gate against on a new database; --model is the operator's explicit choice
+            forced, reason = (False, "first model of a new database") if current is None else \
+                (True, f"quayscan serve --model {model}: made current at start, without a gate")
+            row = promote_model(session, row.version, by="quayscan serve", reason=reason, forced=forced)
         return row
 
 
@@ -92,5 +112,37 @@ def previous_model(session: Session) -> ModelVersion | None:
     return max(promoted, key=lambda m: m.promoted_at, default=None)
 
 
-__all__ = ["ModelCardError", "artifact_path", "card_of_bytes", "ensure_current", "previous_model",
-           "register_bytes", "register_file"]
+def reference_histogram(card: dict[str, Any]) -> list[float] | None:
+    """The validation score histogram (10 bins on [0, 1]) a card carries, or None."""
+    evaluation = card.get("evaluation") or {}
+    for where in (evaluation.get("validation") or {}, evaluation):
+        hist = where.get("score_histogram") if isinstance(where, dict) else None
+        if isinstance(hist, dict):
+            hist = hist.get("counts")
+        if isinstance(hist, list) and len(hist) == PSI_BINS and sum(hist) > 0:
+            return [float(x) for x in hist]
+    return None
+
+
+def drift_report(session: Session, window: int = DRIFT_WINDOW) -> list[dict[str, Any]]:
+    """Score drift of the deciding and the shadow model: PSI of their last ``window`` live scores against
+    their card's validation histogram, with both histograms (None where there is no reference or no score)."""
+    out = []
+    for role, row in (("current", current_model(session)), ("shadow", shadow_model(session))):
+        if row is None:
+            continue
+        deciding, shadow = recent_scores(session, row.version, window)
+        live = deciding if role == "current" else shadow
+        reference = reference_histogram(row.card or {})
+        hist = score_histogram(live) if live else None
+        out.append({
+            "version": row.version, "role": role, "n_scores": len(live), "window": window,
+            "psi": psi(reference, hist) if reference is not None and hist is not None else None,
+            "reference": reference, "live": hist,
+            "note": None if reference is not None else "no reference: the model card has no validation score_histogram",
+        })
+    return out
+
+
+__all__ = ["DRIFT_WINDOW", "ModelCardError", "artifact_path", "card_of_bytes", "drift_report", "ensure_current",
+           "previous_model", "reference_histogram", "register_bytes", "register_file"]

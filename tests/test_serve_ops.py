@@ -76,6 +76,8 @@ def test_model_register_promote_rollback(service, scans, tmp_path):
     assert r.status_code == 201 and r.json()["version"] == "test-2" and not r.json()["current"]
     assert service.post(scans[0]).json()["model_version"] == old  # registered is not current
     r = service.client.post("/v1/models/test-2/promote", headers=admin)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "gate_required"  # no gate report, no force
+    r = service.client.post("/v1/models/test-2/promote", headers=admin, json={"force": True, "reason": "test"})
     assert r.status_code == 200 and r.json()["current"]
     assert service.post(scans[0]).json()["model_version"] == "test-2"
     listing = service.client.get("/v1/models", headers=service.auth("officer")).json()

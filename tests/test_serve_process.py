@@ -218,7 +218,7 @@ def test_promote_and_rollback_under_load_fail_no_request_and_switch_the_deciding
             r = admin.post("/v1/models", content=swap_file.read_bytes(),
                            headers={"Content-Type": "application/octet-stream"})
             assert r.status_code == 201 and r.json()["version"] == "swap-2", r.text
-            r = admin.post("/v1/models/swap-2/promote")
+            r = admin.post("/v1/models/swap-2/promote", json={"force": True, "reason": "swap under load"})
             assert r.status_code == 200 and r.json()["current"], r.text
             promoted = time.monotonic()
             wait_for(6, promoted)

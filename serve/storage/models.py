@@ -2,8 +2,9 @@
 
 Tables: ``cases`` (one per scan posted), ``reviews`` (append-only audit of officer decisions and physical
 inspection outcomes), ``users`` and ``api_keys`` (credentials), ``web_sessions`` (review page logins),
-``outbox`` (webhook events awaiting delivery) and ``models`` (the model registry). All timestamps are UTC
-(:class:`UTCDateTime`).
+``outbox`` (webhook events awaiting delivery), ``models`` (the model registry), ``model_events`` (its
+append-only audit: register, promote, rollback, shadow) and ``shadow_scores`` (what the shadow model would
+have decided on live scans). All timestamps are UTC (:class:`UTCDateTime`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text, event, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from quayscan.serve.storage.db import UTCDateTime, new_id, utcnow
@@ -216,6 +230,7 @@ class ModelVersion(Base):
     registered_by: Mapped[str | None] = mapped_column(NAME)
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    promoted_by: Mapped[str | None] = mapped_column(NAME)
     is_current: Mapped[bool] = mapped_column(Boolean, default=False)
     is_shadow: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -229,4 +244,52 @@ class ModelVersion(Base):
             "uq_models_shadow", "is_shadow", unique=True,
             sqlite_where=text("is_shadow"), postgresql_where=text("is_shadow"),
         ),
+    )
+
+
+class ModelEvent(Base):
+    """One entry of the registry's audit trail, written in the transaction that changed the flags; never
+    updated or deleted."""
+
+    __tablename__ = "model_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[str | None] = mapped_column(String(64))  # None: "unshadow" when nothing was shadowing
+    action: Mapped[str] = mapped_column(String(16))  # register, promote, rollback, shadow, unshadow
+    user_name: Mapped[str | None] = mapped_column(NAME)
+    reason: Mapped[str | None] = mapped_column(Text)
+    #: promoted although the gate did not pass (failed, or was not run)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # e.g. the gate's figures
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index(None, "version", "id"),
+        Index(None, "created_at"),
+    )
+
+
+@event.listens_for(ModelEvent, "before_update")
+@event.listens_for(ModelEvent, "before_delete")
+def _model_events_are_append_only(_mapper: Any, _connection: Any, target: ModelEvent) -> None:
+    raise PermissionError(f"model event {target.id} is part of the audit trail and cannot be changed")
+
+
+class ShadowScore(Base):
+    """What the shadow model made of one live scan; the deciding model's answer stays on the case."""
+
+    __tablename__ = "shadow_scores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ID, ForeignKey("cases.id", ondelete="RESTRICT"))
+    model_version: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float | None] = mapped_column(Float)
+    commodity: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {predicted, confidence, declared, match}
+    decision: Mapped[str] = mapped_column(String(16))  # what it would have decided
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "model_version"),
+        Index(None, "model_version", "created_at"),
     )
