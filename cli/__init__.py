@@ -14,9 +14,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from quayscan.cli import card, compare, evaluate, export, generate, keys, predict, quantize, serve, train, users
+from quayscan.cli import card, compare, dataset, evaluate, export, generate, keys, models, predict, quantize, serve, train, users
 
-SUBCOMMANDS = [generate, train, export, evaluate, compare, predict, quantize, card, serve, keys, users]
+SUBCOMMANDS = [generate, dataset, train, export, evaluate, compare, predict, quantize, card, serve, keys, users, models]
 
 
 def build_parser() -> argparse.ArgumentParser:
