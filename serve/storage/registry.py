@@ -106,8 +106,10 @@ def _set_flag(session: Session, flag: Any, version: str | None, extra: dict[str,
         if target is None:
             session.rollback()
             raise NotFoundError(f"no model version {version!r} is registered")
-    if event is not None and event["version"] is None:  # "unshadow": name the version that stops
+    if event is not None and event["version"] is None:  # "unshadow": name the version that stops, if any
         event["version"] = session.scalar(select(ModelVersion.version).where(flag.is_(True)))
+        if event["version"] is None:
+            event = None  # nothing changes, nothing to log
     # Clear first, then set: the partial unique index would refuse two flagged rows even for a moment.
     session.execute(update(ModelVersion).where(flag.is_(True)).values({flag: False}))
     if target is not None:
