@@ -108,9 +108,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _figures(side: dict[str, Any]) -> str:
-    return (f"recall {side['inspect_recall']:.4f}, release rate {side['release_rate']:.4f}, "
-            f"AUC {side['auc']:.4f}" if side.get("auc") is not None else
-            f"recall {side['inspect_recall']:.4f}, release rate {side['release_rate']:.4f}")
+    def num(key: str) -> str:  # None: undefined on this gate set (e.g. no scan to inspect)
+        return "n/a" if side.get(key) is None else f"{side[key]:.4f}"
+
+    return f"recall {num('inspect_recall')}, release rate {num('release_rate')}, AUC {num('auc')}"
 
 
 def _promote(args: argparse.Namespace) -> int:
