@@ -50,10 +50,12 @@ class ServerProcess:
 
     Args:
         root: folder for the database, the images and the server's log.
+        args: more ``quayscan serve`` flags, e.g. ``["--audit-share", "1"]``.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, args: tuple[str, ...] = ()):
         self.root = Path(root)
+        self.args = list(args)
         self.db_url = f"sqlite:///{self.root / 'q.db'}"
         self.blobs_dir = self.root / "blobs"
         self.proc: subprocess.Popen | None = None
@@ -77,7 +79,7 @@ class ServerProcess:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("QUAYSCAN_")}
         cmd = [sys.executable, "-m", "quayscan.cli", "serve", "--db", self.db_url, "--blobs", str(self.blobs_dir),
-               "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+               "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", *self.args]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.root)
         deadline = time.monotonic() + timeout_s
