@@ -20,7 +20,8 @@ SUBCOMMANDS = [generate, dataset, train, export, evaluate, compare, predict, qua
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="quayscan", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="quayscan", description="Triage X-ray scans of shipping containers: release or inspect.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages (default: info)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS:
