@@ -41,6 +41,22 @@ def error(status: int, code: str, message: str, headers: dict[str, str] | None =
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+#: exceptions that map to one status and code, the message being the exception's own
+SIMPLE = {
+    PayloadTooLarge: (413, "payload_too_large"),
+    NotFoundError: (404, "not_found"),
+    InvalidValueError: (422, "invalid_value"),
+    ModelCardError: (422, "bad_model"),
+}
+
+
+def _simple(status: int, code: str):
+    async def handler(request: Request, exc: Exception):
+        return error(status, code, str(exc), request=request)
+
+    return handler
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AuthError)
     async def _auth(request: Request, exc: AuthError):
@@ -55,27 +71,14 @@ def install(app: FastAPI) -> None:
     async def _scan(request: Request, exc: ScanError):
         return error(415 if isinstance(exc, UnsupportedFormatError) else 422, exc.code, str(exc), request=request)
 
-    @app.exception_handler(PayloadTooLarge)
-    async def _large(request: Request, exc: PayloadTooLarge):
-        return error(413, "payload_too_large", str(exc), request=request)
-
-    @app.exception_handler(NotFoundError)
-    async def _missing(request: Request, exc: NotFoundError):
-        return error(404, "not_found", str(exc), request=request)
-
     @app.exception_handler(ConflictError)
     async def _conflict(request: Request, exc: ConflictError):
         # A review conflict names who decided or holds the case, so the page can tell the officer.
         by = getattr(exc, "by", None)
         return error(409, "conflict", str(exc), **({"by": by} if by else {}), request=request)
 
-    @app.exception_handler(InvalidValueError)
-    async def _invalid(request: Request, exc: InvalidValueError):
-        return error(422, "invalid_value", str(exc), request=request)
-
-    @app.exception_handler(ModelCardError)
-    async def _card(request: Request, exc: ModelCardError):
-        return error(422, "bad_model", str(exc), request=request)
+    for cls, (status, code) in SIMPLE.items():
+        app.add_exception_handler(cls, _simple(status, code))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

@@ -97,3 +97,25 @@ def make_keys(app) -> dict[str, str]:
         for role in ROLES:
             keys[role] = create_api_key(session, f"test-{role}", role)[1]
     return keys
+
+
+def model_copy(folder: Path, version: str, **changes: Any) -> Path:
+    """The shipped model saved under ``folder`` with another version string (and other card changes)."""
+    import dataclasses
+
+    from quayscan.model.card import read_card, write_card
+    from quayscan.model.runner import DEFAULT_MODEL
+
+    path = Path(folder) / f"{version}.onnx"
+    path.write_bytes(DEFAULT_MODEL.read_bytes())
+    write_card(path, dataclasses.replace(read_card(path), model_version=version, **changes))
+    return path
+
+
+def gate_folder(tmp_path_factory) -> Path:
+    """A small labelled dataset folder (16 coarse scans, half with anomalies) to measure models on."""
+    from quayscan.datasets.make_dataset import generate_dataset
+
+    out = tmp_path_factory.mktemp("gate") / "data"
+    generate_dataset(out, 16, 5, coarse_profile(), anomaly_rate=0.5, progress=False)
+    return out

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
 import pytest
+from serve_fixtures import gate_folder, model_copy
 
-from quayscan.datasets.make_dataset import generate_dataset
-from quayscan.model.card import read_card, write_card
 from quayscan.model.policy import Thresholds
 from quayscan.model.runner import DEFAULT_MODEL
 from quayscan.training.compare import Tolerance, compare, compare_outputs, gate
@@ -17,22 +15,11 @@ from quayscan.training.compare import Tolerance, compare, compare_outputs, gate
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    from serve_fixtures import coarse_profile
-
-    out = tmp_path_factory.mktemp("gate") / "data"
-    generate_dataset(out, 16, 5, coarse_profile(), anomaly_rate=0.5, progress=False)
-    return out
-
-
-def copy_with(tmp_path, name: str, **changes):
-    path = tmp_path / f"{name}.onnx"
-    path.write_bytes(DEFAULT_MODEL.read_bytes())
-    write_card(path, dataclasses.replace(read_card(path), model_version=name, **changes))
-    return path
+    return gate_folder(tmp_path_factory)
 
 
 def test_a_model_against_itself_has_no_difference(folder, tmp_path):
-    r = compare(DEFAULT_MODEL, copy_with(tmp_path, "same"), folder, tmp_path / "cmp", progress=False)
+    r = compare(DEFAULT_MODEL, model_copy(tmp_path, "same"), folder, tmp_path / "cmp", progress=False)
     assert r["n_disagreements"] == 0 and r["gate"]["passed"]
     for d in r["difference"].values():
         assert d["b_minus_a"] == 0 and d["ci95"] == [0.0, 0.0]
@@ -41,7 +28,7 @@ def test_a_model_against_itself_has_no_difference(folder, tmp_path):
 
 
 def test_a_model_that_releases_everything_fails_the_gate(folder, tmp_path):
-    lax = copy_with(tmp_path, "lax", thresholds=Thresholds(inspect=1.01, commodity=0.0))
+    lax = model_copy(tmp_path, "lax", thresholds=Thresholds(inspect=1.01, commodity=0.0))
     r = compare(DEFAULT_MODEL, lax, folder, tmp_path / "cmp", progress=False)
     assert not r["gate"]["passed"] and "inspect recall" in r["gate"]["problems"][0]
     assert r["difference"]["inspect_recall"]["b_minus_a"] < 0 and r["n_disagreements"] > 0

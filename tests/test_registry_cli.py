@@ -3,16 +3,14 @@ roll back, shadow; every step in the registry's audit trail with who did it. And
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
 from fastapi.testclient import TestClient
-from serve_fixtures import Service, make_keys
+from serve_fixtures import Service, gate_folder, make_keys, model_copy
 
 from quayscan.cli import main
-from quayscan.datasets.make_dataset import generate_dataset
-from quayscan.model.card import read_card, write_card
+from quayscan.model.card import read_card
 from quayscan.model.policy import Thresholds
 from quayscan.model.runner import DEFAULT_MODEL
 from quayscan.serve.app import create_app
@@ -23,18 +21,7 @@ from quayscan.serve.storage.registry import current_model, list_events
 
 @pytest.fixture(scope="module")
 def gate_data(tmp_path_factory):
-    from serve_fixtures import coarse_profile
-
-    out = tmp_path_factory.mktemp("gate") / "data"
-    generate_dataset(out, 16, 5, coarse_profile(), anomaly_rate=0.5, progress=False)
-    return out
-
-
-def copy_with(tmp_path, name: str, **changes):
-    path = tmp_path / f"{name}.onnx"
-    path.write_bytes(DEFAULT_MODEL.read_bytes())
-    write_card(path, dataclasses.replace(read_card(path), model_version=name, **changes))
-    return path
+    return gate_folder(tmp_path_factory)
 
 
 @pytest.fixture
@@ -59,7 +46,7 @@ def events(flags):
 
 def test_register_list_promote_refused_forced_rollback_shadow(registry, gate_data, tmp_path, capsys):
     default = read_card(DEFAULT_MODEL).model_version
-    lax = copy_with(tmp_path, "lax-2", thresholds=Thresholds(inspect=1.01, commodity=0.0))  # releases everything
+    lax = model_copy(tmp_path, "lax-2", thresholds=Thresholds(inspect=1.01, commodity=0.0))  # releases everything
     assert main(["models", "register", str(lax), "--by", "alice", *registry]) == 0
     capsys.readouterr()
 
@@ -102,7 +89,7 @@ def test_register_list_promote_refused_forced_rollback_shadow(registry, gate_dat
 
 
 def test_a_candidate_as_good_as_the_current_one_passes_the_gate(registry, gate_data, tmp_path, capsys):
-    same = copy_with(tmp_path, "same-2")
+    same = model_copy(tmp_path, "same-2")
     assert main(["models", "register", str(same), "--by", "alice", *registry]) == 0
     assert main(["models", "promote", "same-2", "--gate-data", str(gate_data), "--by", "alice", "--no-progress",
                  *registry]) == 0
@@ -123,7 +110,7 @@ def test_api_promotion_needs_a_passed_gate_report_or_force(tmp_path):
         admin = svc.auth("admin")
         current = client.get("/v1/models", headers=admin).json()["current"]
         assert client.post("/v1/models", headers=admin,
-                           content=copy_with(tmp_path, "cand-2").read_bytes()).status_code == 201
+                           content=model_copy(tmp_path, "cand-2").read_bytes()).status_code == 201
         report = {"a": {"model_version": current}, "b": {"model_version": "cand-2"},
                   "gate": {"passed": False, "problems": ["inspect recall 0.5 is below ..."]}}
         r = client.post("/v1/models/cand-2/promote", headers=admin, json={"gate": report})

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from serve_fixtures import Service, make_keys, make_scans
+from serve_fixtures import model_copy as shared_model_copy
 
-from quayscan.model.card import read_card, write_card
 from quayscan.model.runner import DEFAULT_MODEL
 from quayscan.serve.app import create_app
 from quayscan.serve.settings import Settings
@@ -28,11 +26,8 @@ def service(tmp_path):
 
 
 def model_copy(tmp_path, version: str, **changes) -> bytes:
-    """The shipped model under another version string (and other card changes)."""
-    path = tmp_path / f"{version}.onnx"
-    path.write_bytes(DEFAULT_MODEL.read_bytes())
-    write_card(path, dataclasses.replace(read_card(path), model_version=version, **changes))
-    return path.read_bytes()
+    """The shipped model's file under another version string (and other card changes)."""
+    return shared_model_copy(tmp_path, version, **changes).read_bytes()
 
 
 def test_health_and_readiness(service, monkeypatch):
