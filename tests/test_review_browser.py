@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_fixtures import make_scans, png
-from serve_helpers import ServerProcess
+from serve_fixtures import make_scans, model_copy, png
+from serve_helpers import ServerProcess, free_port
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
@@ -25,6 +25,8 @@ ARTIFACTS = Path(os.environ.get("QUAYSCAN_ARTIFACTS", Path(__file__).resolve().p
 PASSWORD = "correct horse battery"
 USERS = {"olivia": "officer", "oscar": "officer", "sam": "supervisor"}
 OUTSIDE_LIBRARY = {"hs_code": "930690", "description": "CARTRIDGES"}  # always flagged: not in the library
+#: the deciding model's validation score histogram (10 bins on [0, 1]): the dashboard's drift reference
+REFERENCE = [400, 150, 60, 40, 30, 25, 20, 20, 25, 30]
 FIRST_PAINT_BUDGET_MS = 1000.0
 WINDOW_LEVEL_BUDGET_MS = 50.0
 
@@ -45,14 +47,27 @@ def _full_size_scan():
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory):
-    """A running service; officers, a supervisor, API keys; flagged and released cases, one at full size."""
+    """A running service; officers, a supervisor, API keys; flagged and released cases, one at full size.
+
+    Its deciding model's card has a validation score histogram (the dashboard shows its drift), and its
+    webhook points at a port where nothing listens, so every final decision waits in the outbox, failing.
+    """
     from quayscan.cli.users import open_db
+    from quayscan.model.card import read_card
+    from quayscan.model.runner import DEFAULT_MODEL
     from quayscan.serve.storage.credentials import create_api_key, create_user
 
     root = tmp_path_factory.mktemp("desk")
-    server = ServerProcess(root)
+    evaluation = read_card(DEFAULT_MODEL).evaluation
+    evaluation = {**evaluation, "validation": {**evaluation.get("validation", {}), "score_histogram": REFERENCE}}
+    model = model_copy(root, "desk-1", evaluation=evaluation)
+    (root / "webhook-secret").write_text("desk-webhook-secret-0123456789\n")
+    webhook = f"http://127.0.0.1:{free_port()}/hook"
+    server = ServerProcess(root, args=("--model", str(model), "--webhook", webhook,
+                                       "--webhook-secret-file", str(root / "webhook-secret")))
     with open_db(server.db_url) as session:
-        keys = {role: create_api_key(session, f"test-{role}", role)[1] for role in ("scanner", "officer")}
+        keys = {role: create_api_key(session, f"test-{role}", role)[1]
+                for role in ("scanner", "officer", "supervisor", "admin")}
         for name, role in USERS.items():
             create_user(session, name, role, PASSWORD)
     server.start()
@@ -91,7 +106,7 @@ def desk(tmp_path_factory):
                      files={"high": ("h.png", png(high), "image/png"), "low": ("l.png", png(low), "image/png")})
         assert r.status_code == 201, r.text
         yield {"server": server, "api": api, "keys": keys, "flagged": flagged, "big": r.json()["case_id"],
-               "big_shape": high.shape, "post": post, "scans": scans}
+               "big_shape": high.shape, "post": post, "scans": scans, "webhook": webhook}
     finally:
         api.close()
         server.stop()
@@ -323,12 +338,94 @@ def test_decide_with_the_keyboard_then_next_case_and_audit(browser, desk, artifa
     assert any("finding" in r and "dense concealment" in r and "pistol" in r for r in rows)
     page.fill("input[name=user]", "nobody")
     page.wait_for_selector("tr.empty")
-    page.goto("/review/dashboard")
-    page.wait_for_selector("body[data-loaded='1']")
-    assert page.inner_text("#t-scans") != "–"
-    page.screenshot(path=str(artifacts / "dashboard.png"))
+    check_dashboard(page, desk, artifacts)
     assert page.errors == []
     page.context.close()
+
+
+def psi_band(value: float) -> str:
+    return "ok" if value < 0.1 else "warn" if value <= 0.25 else "bad"
+
+
+def untried(events: list[dict]) -> list[dict]:
+    """Waiting events never tried, though no earlier event of their case waits before them (those wait
+    for it to be delivered first)."""
+    oldest = {}
+    for e in sorted(events, key=lambda e: e["created_at"]):
+        oldest.setdefault(e["case_id"], e["event_id"])
+    return [e for e in events if e["attempts"] == 0 and oldest[e["case_id"]] == e["event_id"]]
+
+
+def check_dashboard(page, desk, artifacts):
+    """Throughput tiles, webhook deliveries (all failing: nothing listens) with "Resend now", and a drift
+    tile per model: the deciding one against its card's histogram, a shadow whose card has none."""
+    from quayscan.model.runner import DEFAULT_MODEL
+
+    api = desk["api"]
+    admin = {"Authorization": f"Bearer {desk['keys']['admin']}"}
+    supervisor = {"Authorization": f"Bearer {desk['keys']['supervisor']}"}
+    r = api.post("/v1/models", headers=admin, content=DEFAULT_MODEL.read_bytes())
+    assert r.status_code in (200, 201), r.text
+    shadow = r.json()["version"]
+    assert api.post(f"/v1/models/{shadow}/shadow", headers=admin, json={}).status_code == 200
+    deadline = time.monotonic() + 20  # every event tried that can be: the counts hold still while the page loads
+    while untried(api.get("/v1/outbox?pending=true&limit=500", headers=supervisor).json()["events"]):
+        assert time.monotonic() < deadline, "the dispatcher did not try every due event"
+        time.sleep(0.2)
+    try:
+        page.goto("/review/dashboard")
+        page.wait_for_selector("body[data-loaded='1']")
+        outbox = api.get("/v1/outbox?pending=true&limit=50", headers=supervisor).json()
+        drift = {m["role"]: m for m in api.get("/v1/models/drift", headers=supervisor).json()["models"]}
+        assert page.inner_text("#t-scans") != "–"
+
+        # deliveries: the counts, failing highlighted, the receiver, one row per waiting event
+        summary = outbox["summary"]
+        assert 0 < summary["failing"] <= summary["pending"] and summary["delivered"] == 0
+        assert [page.inner_text(f"#d-{k}") for k in ("delivered", "pending", "failing")] == \
+            [str(summary[k]) for k in ("delivered", "pending", "failing")]
+        assert "alert" in page.get_attribute("#d-failing-tile", "class")
+        assert page.inner_text("#d-urls") == desk["webhook"] and page.locator("#d-none").is_hidden()
+        rows = page.locator("#d-rows tr")
+        assert rows.count() == len(outbox["events"]) == min(summary["pending"], 50)
+        event = next(e for e in outbox["events"] if e["state"] == "failing")
+        first = page.locator(f"#d-rows tr[data-event='{event['event_id']}']")
+        assert event["kind"] in first.inner_text() and "failing" in first.inner_text()
+        assert first.locator("a").get_attribute("href") == f"/review/cases/{event['case_id']}"
+        assert first.locator("td.err").inner_text() not in ("", "—")
+
+        # score drift: the deciding model's PSI in its band's colour, the shadow's note for a missing reference
+        current, shadowing = drift["current"], drift["shadow"]
+        assert current["version"] == "desk-1" and current["psi"] is not None and current["n_scores"] > 0
+        tile = page.locator("figure.drift-tile[data-role=current]")
+        assert tile.locator(".psi-value").inner_text() == f"{current['psi']:.3f}"
+        assert psi_band(current["psi"]) in tile.locator(".psi-value").get_attribute("class")
+        assert f"{current['n_scores']} live scores" in tile.inner_text()
+        tile = page.locator("figure.drift-tile[data-role=shadow]")
+        assert shadowing["psi"] is None and tile.get_attribute("data-version") == shadow
+        assert tile.locator(".psi-value").inner_text() == "—" and shadowing["note"] in tile.locator(".note").inner_text()
+        page.screenshot(path=str(artifacts / "dashboard.png"))
+        page.locator("section.ops").screenshot(path=str(artifacts / "dashboard-delivery-drift.png"))
+
+        # "Resend now" makes the event due again, with the session's CSRF token
+        with page.expect_response(lambda r: r.url.endswith(f"/v1/outbox/{event['event_id']}/redeliver")) as sent:
+            first.locator("button.resend").click()
+        assert sent.value.status == 200
+        page.wait_for_selector("#d-message.ok")
+        assert event["case_id"] in page.inner_text("#d-message")
+
+        # without a webhook the page says so plainly, and lists nothing to resend
+        def unconfigured(route):
+            body = route.fetch().json()
+            route.fulfill(json={**body, "webhooks": []})
+
+        page.route("**/v1/outbox?*", unconfigured)
+        page.reload()
+        page.wait_for_selector("body[data-loaded='1']")
+        assert "No webhook is configured" in page.inner_text("#d-none")
+        assert page.locator("#d-table").is_hidden() and page.locator("#d-receivers").is_hidden()
+    finally:
+        assert api.delete("/v1/models/shadow", headers=admin).status_code == 200
 
 
 def test_a_second_officer_sees_the_case_is_taken(browser, desk):
