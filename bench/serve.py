@@ -3,7 +3,9 @@
     python bench/serve.py                           # 8 scans, 10 s per level, 1/4/16 clients
     python bench/serve.py --seconds 20 --json runs/bench-serve.json
 
-Measures, on full-size 40 ft dual-energy 16-bit PNG pairs (encoded as a scanner would, cv2 defaults):
+Measures, on full-size 40 ft dual-energy 16-bit PNG pairs (``--png compressed``: zlib as cv2 writes by
+default, about 2.4 MB per energy; ``--png uncompressed``: as ``quayscan generate`` writes them, 2.9 MB per
+energy, about 5x cheaper to decode):
 
 - the bare pipeline, decode + preprocess + one onnxruntime run: single-stream latency (one runner, all
   cores) and 2-core throughput (one thread per core, each with its own 1-thread runner, or the two threads
@@ -37,6 +39,7 @@ import numpy as np
 
 from quayscan.datasets.generator import generate_scan
 from quayscan.datasets.iso6346 import random_id
+from quayscan.datasets.png16 import encode_png16
 from quayscan.datasets.profiles import load_profile
 from quayscan.datasets.readers import read_scan_bytes
 from quayscan.model.runner import Runner, usable_cpus
@@ -44,7 +47,15 @@ from quayscan.model.runner import Runner, usable_cpus
 TARGETS = {"throughput_ratio": 0.8, "latency_ratio": 1.3, "p99_16_ms": 400.0, "rss_mb": 600.0}
 
 
-def make_scans(n: int, profile_name: str, seed: int) -> list[dict]:
+def encode(img: np.ndarray, png: str) -> bytes:
+    if png == "uncompressed":
+        return encode_png16(img)
+    ok, buf = cv2.imencode(".png", img)  # default compression, as a scanner's software would
+    assert ok
+    return buf.tobytes()
+
+
+def make_scans(n: int, profile_name: str, seed: int, png: str = "compressed") -> list[dict]:
     """The first ``n`` 40 ft scans of ``seed``, as PNG bytes plus what the scanner would say about them."""
     profile, rng = load_profile(profile_name), np.random.default_rng(seed)
     scans, i = [], 0
@@ -53,11 +64,7 @@ def make_scans(n: int, profile_name: str, seed: int) -> list[dict]:
         i += 1
         if g.labels["container"] != "40ft":
             continue
-        pngs = []
-        for img in g.images:
-            ok, buf = cv2.imencode(".png", img)  # default compression, as a scanner's software would
-            assert ok
-            pngs.append(buf.tobytes())
+        pngs = [encode(img, png) for img in g.images]
         meta = {"container_id": random_id(rng), "declared": [{"hs_code": "620342", "description": "garments"}],
                 "scanner_id": "bench", "scanned_at": "2026-11-22T08:00:00Z",
                 "pixel_pitch_mm": g.labels["pixel_pitch_mm"], "air_value": g.labels["air_value"]}
@@ -262,15 +269,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement (default: 10)")
     parser.add_argument("--max-requests", type=int, default=400, help="cap on requests per level (default: 400)")
     parser.add_argument("--clients", default="1,4,16", help="concurrent clients per level (default: 1,4,16)")
+    parser.add_argument("--png", choices=["compressed", "uncompressed"], default="compressed",
+                        help="how the scans' PNG files are written (default: compressed)")
     parser.add_argument("--json", help="write the results here as JSON (default: print only)")
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
     cpus = usable_cpus()
 
-    scans = make_scans(args.scans, args.profile, args.seed)
+    scans = make_scans(args.scans, args.profile, args.seed, args.png)
     h, w = scans[0]["shape"]
     mb = np.mean([len(s["high"]) + len(s["low"]) for s in scans]) / 1e6
-    print(f"{len(scans)} dual-energy 40 ft scans, about {w} x {h} px x 2, 16-bit PNG ({mb:.1f} MB per pair), "
+    print(f"{len(scans)} dual-energy 40 ft scans, about {w} x {h} px x 2, 16-bit PNG, {args.png} ({mb:.1f} MB per pair), "
           f"{cpus} usable CPUs, load average {os.getloadavg()[0]:.2f} at start")
 
     lat = bare_latency(scans, args.seconds)

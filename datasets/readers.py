@@ -181,9 +181,10 @@ def _read_png(data: bytes, name: str) -> np.ndarray:
     return check_image(image, name)
 
 
-def _png_chunks(data: bytes, name: str) -> dict[bytes, bytes]:
+def _png_chunks(data: bytes, name: str) -> dict[bytes, memoryview]:
     """Walk the chunk list up to IEND: catches truncation with a clear message, before libpng does."""
     chunks, pos = {}, len(PNG_MAGIC)
+    view = memoryview(data)
     while True:
         if pos + 8 > len(data):
             raise CorruptFileError(f"{name} PNG is truncated at byte {len(data)}: no IEND chunk")
@@ -194,8 +195,8 @@ def _png_chunks(data: bytes, name: str) -> dict[bytes, bytes]:
                 f"{name} PNG is truncated: chunk {kind.decode('latin-1')!r} at byte {pos} needs "
                 f"{length + 12} bytes but the file ends at byte {len(data)}"
             )
-        body = data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR" and zlib.crc32(kind + body) != struct.unpack(">I", data[end - 4 : end])[0]:
+        body = view[pos + 8 : pos + 8 + length]  # no copy: the image data can be megabytes
+        if kind == b"IHDR" and zlib.crc32(kind + bytes(body)) != struct.unpack(">I", data[end - 4 : end])[0]:
             raise CorruptFileError(f"{name} PNG header (IHDR) fails its CRC check")
         chunks.setdefault(kind, body)
         if kind == b"IEND":

@@ -11,13 +11,14 @@ Nothing here runs at import time; the service, the CLI and the tests each build 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, Select, create_engine, event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -32,6 +33,7 @@ DEFAULT_DB_URL = "sqlite:///var/quayscan.db"
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 
 _WRITE_OPTION = "quayscan_write"
+_LOCK_HELD = "quayscan_write_lock_held"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -116,14 +118,39 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
         finally:
             cursor.close()
 
+    # Writers of this process queue on a lock before asking SQLite for its write lock: a thread waiting
+    # here wakes the moment the writer before it is done, whereas SQLite's busy handler polls with sleeps
+    # of up to 100 ms, which under a burst of scans leaves the cores idle while requests wait.
+    writers = threading.Lock()
+
+    def _release(info: dict) -> None:
+        if info.pop(_LOCK_HELD, False):
+            writers.release()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Writers begin IMMEDIATE (see begin_write): taking the write lock up front makes a waiting writer
         # honour busy_timeout, whereas a deferred transaction that reads and then writes fails at once
         # with SQLITE_BUSY if another writer committed in between. Readers begin deferred and, in WAL
         # mode, never wait for anyone.
-        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not conn.get_execution_options().get(_WRITE_OPTION, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if not writers.acquire(timeout=busy_timeout_s):
+            raise OperationalError("BEGIN IMMEDIATE", None, Exception(
+                f"database is locked: no write lock within {busy_timeout_s} s"))
+        conn.info[_LOCK_HELD] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn.info)
+            raise
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        # A connection goes back to the pool once its transaction has committed or rolled back.
+        if record is not None:
+            _release(record.info)
 
 
 def make_engine(url: str = DEFAULT_DB_URL, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, **kwargs: Any) -> Engine:
