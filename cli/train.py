@@ -28,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="heatmap resolution: stride-8 or stride-16 evidence head (default: 8)")
     p.add_argument("--paste", type=float, default=0.3,
                    help="probability of pasting a small dense object into a training scan (default: 0.3)")
+    p.add_argument("--heat-pos-weight", type=float, default=20.0,
+                   help="weight of anomaly cells against clean cells in the heatmap loss (default: 20)")
     p.add_argument("--init", help="initialise weights from this checkpoint (fine-tuning)")
     p.add_argument("--target-recall", type=float, default=0.99, help="inspect recall to calibrate for (default: 0.99)")
     p.add_argument("--workers", type=int, default=2, help="processes that read or generate scans (default: 2)")

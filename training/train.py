@@ -86,7 +86,8 @@ def batches(samples: list[Sample], batch_size: int, width: int, rng: np.random.G
                torch.tensor(vs, dtype=torch.float32), torch.tensor([smp.commodity for smp in chunk]))
 
 
-def loss_fn(net: torch.nn.Module, x, mask, visible, commodity) -> tuple[torch.Tensor, dict[str, float]]:
+def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
+            heat_pos_weight: float = 20.0) -> tuple[torch.Tensor, dict[str, float]]:
     inspect_logit, commodity_logits, heat = net(x, heat_logits=True)  # heat: (B, h, w) logits
     stride = x.shape[-1] // heat.shape[-1]
     target = F.max_pool2d(mask[:, None], stride)[:, 0]  # a cell is positive if any box pixel is in it
@@ -94,7 +95,7 @@ def loss_fn(net: torch.nn.Module, x, mask, visible, commodity) -> tuple[torch.Te
     cells = target.flatten(1).sum(dim=1)  # (B,)
     sample_w = torch.where(cells > 0, 1.0 + 4.0 / cells.clamp(min=1.0).sqrt(), torch.ones_like(cells))
     l_img = F.binary_cross_entropy_with_logits(inspect_logit, visible, weight=sample_w, pos_weight=torch.tensor(2.0))
-    weight = 1.0 + 19.0 * target  # anomaly cells are few: weigh them up
+    weight = 1.0 + (heat_pos_weight - 1.0) * target  # anomaly cells are few: weigh them up
     l_heat = F.binary_cross_entropy_with_logits(heat, target, weight=weight)
     l_cls = F.cross_entropy(commodity_logits, commodity, label_smoothing=0.05)
     total = l_img + l_heat + l_cls
@@ -117,7 +118,7 @@ def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, 
     bar = tqdm(it, total=steps,
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
-        loss, parts = loss_fn(net, x, m, v, c)
+        loss, parts = loss_fn(net, x, m, v, c, args.heat_pos_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
