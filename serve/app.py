@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import Depends, FastAPI
 
@@ -34,6 +35,8 @@ from quayscan.serve.webhooks import Dispatcher
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 30.0
+#: threads for blocking work off the event loop (image decoding is gated to one per CPU separately)
+IO_THREADS = 32
 
 
 async def _every(seconds: float, what: str, fn) -> None:
@@ -64,6 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.gate = asyncio.Semaphore(services.engine.workers)
+        # Storing a scan waits on fsync far more than it computes: with asyncio's default pool (CPUs + 4
+        # threads) a burst of scans queues behind its own disk waits while the cores idle.
+        io_pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="quayscan-io")
+        asyncio.get_running_loop().set_default_executor(io_pool)
         await asyncio.to_thread(services.engine.start)
         recovered = await recover(services)
         if recovered:

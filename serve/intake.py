@@ -19,7 +19,7 @@ from typing import Any
 
 from quayscan.datasets.commodities import EMPTY, commodity_for_hs, normalize_hs
 from quayscan.datasets.iso6346 import ContainerIdError, validate
-from quayscan.datasets.readers import read_scan_bytes
+from quayscan.datasets.readers import PNG_MAGIC, TIFF_MAGICS, read_scan_bytes
 from quayscan.datasets.scan import Scan
 
 MAX_DECLARED = 200
@@ -203,10 +203,19 @@ def decode_scan(form: Form, meta: ScanMeta) -> Scan:
     if not high:
         raise BadRequest("missing_field", "file field 'high' (the high-energy image) is required")
     low = form.get("low") or None
-    scan = read_scan_bytes(high, low, pitch_mm=meta.pitch_mm, air_value=meta.air_value)
+    scan = read_scan_bytes(high, low, pitch_mm=meta.pitch_mm, air_value=meta.air_value, parallel=True)
     if meta.pitch_mm is None and "pitch_mm" not in scan.meta.get("file", {}).get("high", {}):
         raise BadRequest("missing_field", "meta.pixel_pitch_mm is required (the file does not carry a pixel spacing)")
     return scan
+
+
+def file_extension(data: bytes) -> str:
+    """The blob extension of a scan file by its magic bytes (checked properly when it is decoded)."""
+    if data.startswith(PNG_MAGIC):
+        return "png"
+    if data[:4] in TIFF_MAGICS:
+        return "tiff"
+    return "dcm"
 
 
 def fingerprint(form: Form, meta_text: str) -> str:

@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,9 @@ from quayscan.datasets.scan import Scan
 from quayscan.model.policy import MODEL_UNAVAILABLE, Decision
 from quayscan.serve.auth import Principal
 from quayscan.serve.engine import Engine, Outcome
-from quayscan.serve.intake import BadRequest, Form, ScanMeta, decode_scan, fingerprint, parse_meta, parse_multipart
+from quayscan.serve.intake import (
+    BadRequest, Form, ScanMeta, decode_scan, file_extension, fingerprint, parse_meta, parse_multipart,
+)
 from quayscan.serve.metrics import Metrics
 from quayscan.serve.settings import Settings
 from quayscan.serve.storage.blobs import LocalBlobStore, heatmap_key, scan_key
@@ -37,7 +39,6 @@ from quayscan.serve.storage.models import Case, CaseStatus
 
 log = logging.getLogger(__name__)
 FIELDS = ("high", "low", "meta")
-EXTENSIONS = {"png": "png", "tiff": "tiff", "dicos": "dcm"}
 MAX_IDEMPOTENCY_KEY = 200
 #: the reason of a would-be release sent to review at random (``Settings.audit_share``)
 AUDIT_SAMPLE = "audit_sample"
@@ -101,36 +102,66 @@ def _heatmap_npz(outcome: Outcome) -> bytes:
     return buf.getvalue()
 
 
-def _store(svc: Services, form: Form, meta: ScanMeta, scan: Scan, key: str | None, digest: str | None) -> tuple[Case, bool]:
-    """Write the image bytes, then commit the case; on any failure nothing stays behind."""
+@dataclass
+class Staged:
+    """A scan's image bytes on their way to the blob store, under keys that contain the case id to be."""
+
+    case_id: str
+    created_at: datetime
+    keys: dict[str, str]  # energy -> blob key
+    writes: list[asyncio.Future]
+    blobs: LocalBlobStore
+
+    async def written(self) -> None:
+        """Wait until every write is done; if one failed, remove what the others wrote and re-raise."""
+        results = await asyncio.gather(*self.writes, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            await self.discard()
+            raise failed[0]
+
+    async def discard(self) -> None:
+        """Remove the bytes (bad input, a lost race): nothing half-written stays behind."""
+        await asyncio.gather(*self.writes, return_exceptions=True)
+        for key in self.keys.values():
+            await asyncio.to_thread(self.blobs.delete, key)
+
+
+def stage(svc: Services, form: Form) -> Staged:
+    """Start writing the image files (each synced on its own thread) while the caller decodes them."""
     case_id, now = new_id(), utcnow()
-    ext = EXTENSIONS.get(scan.meta["file"]["high"].get("format", ""), "bin")
-    high_key = scan_key(case_id, "high", now, ext)
-    low_key = scan_key(case_id, "low", now, EXTENSIONS.get(scan.meta["file"].get("low", {}).get("format", ""), "bin")) \
-        if form.get("low") else None
-    written = []
+    keys = {energy: scan_key(case_id, energy, now, file_extension(form.parts[energy]))
+            for energy in ("high", "low") if form.get(energy)}
+    writes = [asyncio.ensure_future(asyncio.to_thread(svc.blobs.put, key, form.parts[energy]))
+              for energy, key in keys.items()]
+    return Staged(case_id, now, keys, writes, svc.blobs)
+
+
+def _create(svc: Services, staged: Staged, meta: ScanMeta, scan: Scan, key: str | None,
+            digest: str | None) -> tuple[Case, bool]:
+    """Commit the case row (its image bytes are already durable)."""
+    with svc.db() as session:
+        return create_case(
+            session, case_id=staged.case_id, now=staged.created_at, scanner_id=meta.scanner_id,
+            container_id=meta.container_id, high_blob_key=staged.keys["high"], low_blob_key=staged.keys.get("low"),
+            pitch_mm=scan.pitch_mm, declared=meta.declared, declared_empty=meta.declared_empty,
+            declared_commodity=meta.declared_commodity, scanned_at=meta.scanned_at, air_value=meta.air_value,
+            meta=meta.raw, width_px=scan.shape[1], height_px=scan.shape[0],
+            source_format=scan.meta["file"]["high"].get("format"), idempotency_key=key, request_sha256=digest,
+        )
+
+
+async def _store(svc: Services, staged: Staged, meta: ScanMeta, scan: Scan, key: str | None,
+                 digest: str | None) -> tuple[Case, bool]:
+    """The bytes synced, then the case committed; on any failure nothing stays behind."""
+    await staged.written()
     try:
-        svc.blobs.put(high_key, form.parts["high"])
-        written.append(high_key)
-        if low_key:
-            svc.blobs.put(low_key, form.parts["low"])
-            written.append(low_key)
-        with svc.db() as session:
-            case, created = create_case(
-                session, case_id=case_id, now=now, scanner_id=meta.scanner_id, container_id=meta.container_id,
-                high_blob_key=high_key, low_blob_key=low_key, pitch_mm=scan.pitch_mm, declared=meta.declared,
-                declared_empty=meta.declared_empty, declared_commodity=meta.declared_commodity,
-                scanned_at=meta.scanned_at, air_value=meta.air_value, meta=meta.raw, width_px=scan.shape[1],
-                height_px=scan.shape[0], source_format=scan.meta["file"]["high"].get("format"),
-                idempotency_key=key, request_sha256=digest,
-            )
+        case, created = await asyncio.to_thread(_create, svc, staged, meta, scan, key, digest)
     except BaseException:
-        for k in written:
-            svc.blobs.delete(k)
+        await staged.discard()
         raise
     if not created:  # a concurrent retry won the race: its case stands, these bytes go
-        for k in written:
-            svc.blobs.delete(k)
+        await staged.discard()
     return case, created
 
 
@@ -197,11 +228,17 @@ async def post_scan(svc: Services, principal: Principal, body: bytes, content_ty
                     f"Idempotency-Key {idempotency_key!r} was already used for a different scan (case {existing.id})")
             if existing.status != CaseStatus.RECEIVED:
                 return existing, False
-    async with svc.gate:  # at most one decode per CPU: more would only queue inside the OS, holding memory
-        scan = await asyncio.to_thread(decode_scan, form, meta)
-    # The bytes are synced and the case committed while the model runs; the answer waits for both, so a
-    # scan is on disk before anyone hears about it, and the CPU is not idle during the fsyncs.
-    store = asyncio.ensure_future(asyncio.to_thread(_store, svc, form, meta, scan, key, digest))
+    # The files are written and synced while they are decoded, and the case is committed while the model
+    # runs; the answer waits for all of it, so a scan is on disk before anyone hears about it, and the
+    # cores are not idle during the fsyncs. Bytes that fail to decode are removed again.
+    staged = stage(svc, form)
+    try:
+        async with svc.gate:  # at most one decode per CPU: more would only queue inside the OS, holding memory
+            scan = await asyncio.to_thread(decode_scan, form, meta)
+    except BaseException:
+        await staged.discard()
+        raise
+    store = asyncio.ensure_future(_store(svc, staged, meta, scan, key, digest))
     infer = asyncio.ensure_future(svc.engine.triage(scan, meta.declared, declared_empty=meta.declared_empty))
     try:
         case, created = await store

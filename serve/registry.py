@@ -65,19 +65,32 @@ def register_bytes(session: Session, blobs: LocalBlobStore, data: bytes, *, by: 
         raise ModelCardError("the model file is empty")
     card = card_of_bytes(data)
     digest = hashlib.sha256(data).hexdigest()
-    try:
-        existing = get_model(session, card.model_version)
-    except NotFoundError:
-        existing = None
+    existing = _same_file(session, card.model_version, digest)
     if existing is not None:
-        if existing.artifact_sha256 == digest:
-            return existing
-        raise ConflictError(f"model version {card.model_version!r} is already registered with a different file; "
-                            "export the new model under a new version")
+        return existing
     key = f"models/{card.model_version}-{digest[:12]}.onnx"
     blobs.put(key, data)
-    return register_model(session, card.model_version, key, card=card.to_dict(), artifact_sha256=digest,
-                          registered_by=by)
+    try:
+        return register_model(session, card.model_version, key, card=card.to_dict(), artifact_sha256=digest,
+                              registered_by=by)
+    except ConflictError:
+        # another process registered it in between (workers starting together on a new database)
+        existing = _same_file(session, card.model_version, digest)
+        if existing is None:
+            raise
+        return existing
+
+
+def _same_file(session: Session, version: str, digest: str) -> ModelVersion | None:
+    """The registered version if it is this very file; None if unknown; ConflictError if another file."""
+    try:
+        existing = get_model(session, version)
+    except NotFoundError:
+        return None
+    if existing.artifact_sha256 != digest:
+        raise ConflictError(f"model version {version!r} is already registered with a different file; "
+                            "export the new model under a new version")
+    return existing
 
 
 def register_file(session: Session, blobs: LocalBlobStore, path: str | Path, *, by: str | None) -> ModelVersion:
@@ -98,6 +111,10 @@ def ensure_current(factory: sessionmaker, blobs: LocalBlobStore, model: str | No
             row = register_file(session, blobs, model or DEFAULT_MODEL, by="quayscan serve")
         except ModelCardError as exc:
             raise ValueError(str(exc)) from None
+        if model is None:
+            current = current_model(session)  # another worker starting beside this one may have done it
+            if current is not None:
+                return current
         if current is None or current.version != row.version:
             # nothing to gate against on a new database; --model is the operator's explicit choice
             forced, reason = (False, "first model of a new database") if current is None else \

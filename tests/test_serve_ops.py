@@ -121,3 +121,38 @@ def test_restart_decides_a_case_left_undecided(tmp_path, scans):
         case = client.get(f"/v1/cases/{case_id}", headers={"Authorization": f"Bearer {keys['officer']}"}).json()
     assert case["status"] == "decided" and case["decision"] in ("release", "inspect")
     assert case["model_version"] == app.state.services.engine.current.version and case["score"] is not None
+
+
+def test_workers_starting_together_on_a_new_database_agree_on_the_model(tmp_path):
+    """Each worker of ``serve --workers N`` registers the shipped model at start; the race must not fail."""
+    import threading
+
+    from quayscan.serve.registry import ensure_current
+    from quayscan.serve.storage.blobs import LocalBlobStore
+    from quayscan.serve.storage.db import make_engine, make_session_factory
+    from quayscan.serve.storage.registry import list_models
+    from quayscan.serve.storage.schema import migrate
+
+    url = f"sqlite:///{tmp_path}/q.db"
+    migrate(url)
+    factory = make_session_factory(make_engine(url))
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    results, errors = [], []
+    barrier = threading.Barrier(4)
+
+    def start():
+        barrier.wait()
+        try:
+            results.append(ensure_current(factory, blobs, None).version)
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(results)) == 1
+    with factory() as session:
+        models = list_models(session)
+    assert [m.version for m in models] == results[:1] and models[0].is_current
