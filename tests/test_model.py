@@ -160,3 +160,24 @@ def test_paste_dense_conceals_an_object_inside_the_hold(fast_profile):
     assert (y[:2] >= x[:2] - 1e-6).all() and (y[0][m > 0] > x[0][m > 0] + 0.01).any()
     assert np.median(x[0][:, cols.min() : cols.max() + 1][36:146]) > 0.004  # inside a container
     assert PasteDense(max_attenuation=8.0, p=0.0)(x, mask, np.random.default_rng(3))[2] is False
+
+
+def test_unconfirmed_commodity_teaches_the_commodity_head_nothing():
+    """An exported finding's declared goods are not known to be true: no commodity loss comes from it."""
+    from quayscan.model.network import NetConfig, TriageNet
+    from quayscan.training.data import Sample
+    from quayscan.training.train import UNKNOWN_COMMODITY, commodity_target, loss_fn
+
+    x = np.zeros((3, 192, 64), np.float16)
+    mask = np.zeros((192, 64), np.uint8)
+    confirmed = Sample(x, mask, 0, 4, {"truth": {"commodity": "garments", "commodity_confirmed": True}})
+    unconfirmed = Sample(x, mask, 1, 4, {"truth": {"commodity": "garments", "commodity_confirmed": False}})
+    generated = Sample(x, mask, 0, 4, {"truth": {"commodity": "garments"}})
+    assert [commodity_target(s) for s in (confirmed, unconfirmed, generated)] == [4, UNKNOWN_COMMODITY, 4]
+    net = TriageNet(NetConfig())
+    xb = torch.zeros((2, 3, 192, 64))
+    mb = torch.zeros((2, 192, 64))
+    _, parts = loss_fn(net, xb, mb, torch.tensor([1.0, 1.0]), torch.tensor([UNKNOWN_COMMODITY, UNKNOWN_COMMODITY]))
+    assert parts["cls"] == 0.0
+    _, parts = loss_fn(net, xb, mb, torch.tensor([1.0, 1.0]), torch.tensor([4, UNKNOWN_COMMODITY]))
+    assert parts["cls"] > 0.0

@@ -89,4 +89,6 @@ def compute_metrics(anomaly: np.ndarray, commodity: np.ndarray, records: list[di
         "confusion": confusion.tolist(),
         "class_names": list(class_names),
         "reasons": reasons,
+        # 10 equal bins on [0, 1]: the reference live scores are compared with (drift, as PSI)
+        "score_histogram": np.histogram(np.clip(anomaly, 0.0, 1.0), bins=10, range=(0.0, 1.0))[0].tolist(),
     }

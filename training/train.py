@@ -83,7 +83,17 @@ def batches(samples: list[Sample], batch_size: int, width: int, rng: np.random.G
             ms.append(m)
             vs.append(v)
         yield (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ms)).float(),
-               torch.tensor(vs, dtype=torch.float32), torch.tensor([smp.commodity for smp in chunk]))
+               torch.tensor(vs, dtype=torch.float32), torch.tensor([commodity_target(smp) for smp in chunk]))
+
+
+#: the commodity target of a scan whose true goods nobody confirmed: cross-entropy skips it
+UNKNOWN_COMMODITY = -100
+
+
+def commodity_target(smp: Sample) -> int:
+    """The class index to learn, or UNKNOWN_COMMODITY for an exported case whose goods were not confirmed
+    (a finding: the declaration is all we know, and a manifest mismatch means it is wrong)."""
+    return UNKNOWN_COMMODITY if smp.record.get("truth", {}).get("commodity_confirmed") is False else smp.commodity
 
 
 def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
@@ -97,7 +107,9 @@ def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
     l_img = F.binary_cross_entropy_with_logits(inspect_logit, visible, weight=sample_w, pos_weight=torch.tensor(2.0))
     weight = 1.0 + (heat_pos_weight - 1.0) * target  # anomaly cells are few: weigh them up
     l_heat = F.binary_cross_entropy_with_logits(heat, target, weight=weight)
-    l_cls = F.cross_entropy(commodity_logits, commodity, label_smoothing=0.05)
+    known = commodity != UNKNOWN_COMMODITY
+    l_cls = F.cross_entropy(commodity_logits[known], commodity[known], label_smoothing=0.05) if known.any() \
+        else commodity_logits.sum() * 0.0
     total = l_img + l_heat + l_cls
     return total, {"img": l_img.item(), "heat": l_heat.item(), "cls": l_cls.item()}
 
