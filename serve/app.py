@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from fastapi import Depends, FastAPI
 
 from quayscan.serve import errors
-from quayscan.serve.api import cases, health, models, oip, outbox, reviews, scans
+from quayscan.serve.api import admin, cases, health, models, oip, outbox, reviews, scans
 from quayscan.serve.auth import require
 from quayscan.serve.engine import Engine
 from quayscan.serve.metrics import Metrics, MetricsMiddleware
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.webhooks = webhooks
     app.state.web_sessions = WebSessions(services.db)
     errors.install(app)
-    for module in (scans, cases, models, health, oip, reviews, outbox, web_pages):
+    for module in (scans, cases, models, health, oip, reviews, outbox, admin, web_pages):
         app.include_router(module.router)
 
     @app.get("/v1/openapi.json", dependencies=[Depends(require("officer"))], include_in_schema=False)

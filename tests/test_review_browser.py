@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("QUAYSCAN_ARTIFACTS", Path(__file__).resolve().parents[1] / "var" / "review-browser"))
 PASSWORD = "correct horse battery"
-USERS = {"olivia": "officer", "oscar": "officer", "sam": "supervisor"}
+USERS = {"olivia": "officer", "oscar": "officer", "sam": "supervisor", "ada": "admin"}
 OUTSIDE_LIBRARY = {"hs_code": "930690", "description": "CARTRIDGES"}  # always flagged: not in the library
 #: the deciding model's validation score histogram (10 bins on [0, 1]): the dashboard's drift reference
 REFERENCE = [400, 150, 60, 40, 30, 25, 20, 20, 25, 30]
@@ -482,6 +482,42 @@ def test_pages_check_the_role(browser, desk):
     assert httpx.get(f"{url}/review/cases/abc").status_code == 401  # not a browser: the API's answer
     login_page = httpx.get(f"{desk['server'].url}/login")
     assert "default-src 'self'" in login_page.headers["content-security-policy"]
+
+
+def test_admin_creates_and_revokes_a_key_and_an_officer_cannot_open_the_page(browser, desk, artifacts):
+    page = login(browser, desk, "ada", "/review/admin")
+    page.wait_for_selector("body[data-loaded='1']")
+    assert page.locator("header nav a.here").inner_text() == "Admin"
+    assert page.locator("#users tr[data-user='olivia']").count() == 1
+    assert page.locator("#models tr.current").count() == 1
+    page.fill("#key-form input[name=name]", "gate-7")
+    page.select_option("#key-form select[name=role]", "scanner")
+    page.click("#key-form button[type=submit]")
+    page.wait_for_selector("#new-key:not([hidden])")
+    token = page.input_value("#new-key-token")
+    assert token.startswith("qsk_") and "shown only this once" in page.inner_text("#new-key")
+    row = page.locator("#keys tr", has_text="gate-7")
+    row.wait_for()
+    prefix = row.get_attribute("data-prefix")
+    assert prefix in token
+    page.screenshot(path=str(artifacts / "admin.png"))
+    page.locator("#models-panel").screenshot(path=str(artifacts / "admin-models.png"))
+    url, scanner = desk["server"].url, {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{url}/v1/cases", headers=scanner).status_code == 403  # known, but a scanner key
+    page.once("dialog", lambda d: d.accept())
+    row.locator("button.revoke").click()
+    page.wait_for_selector(f"#keys tr[data-prefix='{prefix}']", state="detached")
+    assert httpx.get(f"{url}/v1/cases", headers=scanner).status_code == 401
+    page.check("#show-revoked")
+    page.wait_for_selector(f"#keys tr.revoked[data-prefix='{prefix}']")
+    assert not page.errors and page.locator("#admin-error").is_hidden()
+    page.context.close()
+
+    page = login(browser, desk, "olivia")
+    assert page.locator("header nav a", has_text="Admin").count() == 0
+    response = page.goto("/review/admin")
+    assert response.status == 403 and "admin" in page.inner_text("main")
+    page.context.close()
 
 
 def test_full_size_scan_first_paint_and_window_level_speed(browser, desk, artifacts):

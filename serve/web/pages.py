@@ -5,6 +5,7 @@
     GET /review/cases/{case_id}     the case viewer and decision panel (officer)
     GET /review/audit               every review entry (supervisor)
     GET /review/dashboard           throughput, release rate, backlog, score drift (supervisor)
+    GET /review/admin               users, API keys and model versions (admin)
     GET /review/physics.json        material-class boundaries and steel-equivalent curve for the viewer
     GET /review/static/{file}       the pages' scripts and styles
 
@@ -61,7 +62,7 @@ def _html(name: str, status: int = 200, **values: str) -> HTMLResponse:
 
 def _nav(p: Principal, here: str) -> str:
     links = [("/review", "Queue", "officer"), ("/review/audit", "Audit", "supervisor"),
-             ("/review/dashboard", "Dashboard", "supervisor")]
+             ("/review/dashboard", "Dashboard", "supervisor"), ("/review/admin", "Admin", "admin")]
     items = "".join(
         f'<a href="{href}"{" class=here" if href == here else ""}>{label}</a>'
         for href, label, role in links if admits(role, p.role)
@@ -145,6 +146,14 @@ def dashboard_page(request: Request) -> Response:
     if isinstance(p, Response):
         return p
     return _html("dashboard.html", title="Dashboard", nav=_nav(p, "/review/dashboard"))
+
+
+@router.get("/review/admin")
+def admin_page(request: Request) -> Response:
+    p = _guard(request, "admin")
+    if isinstance(p, Response):
+        return p
+    return _html("admin.html", title="Admin", nav=_nav(p, "/review/admin"))
 
 
 @lru_cache(maxsize=8)
