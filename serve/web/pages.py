@@ -132,28 +132,23 @@ def case_page(request: Request, case_id: str) -> Response:
                  case_id=html.escape(case_id), findings=_options(FINDINGS))
 
 
-@router.get("/review/audit")
-def audit_page(request: Request) -> Response:
-    p = _guard(request, "supervisor")
-    if isinstance(p, Response):
-        return p
-    return _html("audit.html", title="Audit", nav=_nav(p, "/review/audit"))
+def _simple_page(role: str, template: str, title: str, path: str):
+    """A page whose data its own script fetches: only the guard and the shell are served here."""
+
+    def page(request: Request) -> Response:
+        p = _guard(request, role)
+        if isinstance(p, Response):
+            return p
+        return _html(template, title=title, nav=_nav(p, path))
+
+    page.__name__ = f"{template.removesuffix('.html')}_page"
+    router.add_api_route(path, page, methods=["GET"])
+    return page
 
 
-@router.get("/review/dashboard")
-def dashboard_page(request: Request) -> Response:
-    p = _guard(request, "supervisor")
-    if isinstance(p, Response):
-        return p
-    return _html("dashboard.html", title="Dashboard", nav=_nav(p, "/review/dashboard"))
-
-
-@router.get("/review/admin")
-def admin_page(request: Request) -> Response:
-    p = _guard(request, "admin")
-    if isinstance(p, Response):
-        return p
-    return _html("admin.html", title="Admin", nav=_nav(p, "/review/admin"))
+audit_page = _simple_page("supervisor", "audit.html", "Audit", "/review/audit")
+dashboard_page = _simple_page("supervisor", "dashboard.html", "Dashboard", "/review/dashboard")
+admin_page = _simple_page("admin", "admin.html", "Admin", "/review/admin")
 
 
 @lru_cache(maxsize=8)
