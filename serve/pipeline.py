@@ -1,9 +1,10 @@
 """The scanner path: validate, store (committed), infer, decide, answer; and deciding stored cases later.
 
-The order is what makes "nothing acknowledged is lost" hold: the image bytes and the case row are
-durable before the model runs, and the answer goes out only after the decision is committed. A process
-that dies in between leaves a ``received`` case, which :func:`decide_stored` decides on restart (or the
-periodic sweep of another replica does). The first decision committed wins, so every path that decides
+The order is what makes "nothing acknowledged is lost" hold: the image bytes are synced (while they are
+decoded) before the case row is committed, the row is committed (while the model runs) before the decision,
+and the answer goes out only after the decision is committed. A process that dies in between leaves at
+worst a ``received`` case, which :func:`decide_stored` decides on restart (or the periodic sweep of another
+replica does), or bytes without a case, which nobody was told about. The first decision committed wins, so every path that decides
 a case answers the same.
 """
 
