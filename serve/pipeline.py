@@ -200,6 +200,18 @@ def _decide(svc: Services, case: Case, outcome: Outcome, t0: float) -> Case:
     return decided
 
 
+def _find_by_key(svc: Services, key: str) -> Case | None:
+    with svc.db() as session:
+        return find_case_by_idempotency_key(session, key)
+
+
+def _read_stored(svc: Services, case: Case) -> Scan:
+    high = svc.blobs.get(case.high_blob_key)
+    low = svc.blobs.get(case.low_blob_key) if case.low_blob_key else None
+    return read_scan_bytes(high, low, pitch_mm=(case.pitch_x_mm, case.pitch_y_mm), air_value=case.air_value,
+                           parallel=True)
+
+
 async def post_scan(svc: Services, principal: Principal, body: bytes, content_type: str | None,
                     idempotency_key: str | None) -> tuple[Case, bool]:
     """Handle ``POST /v1/scans``; returns the decided case and whether this request created it.
@@ -221,8 +233,7 @@ async def post_scan(svc: Services, principal: Principal, body: bytes, content_ty
             raise BadRequest("bad_idempotency_key", f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters")
         key = f"{principal.id}:{idempotency_key}"  # scoped per API key: scanners cannot collide
         digest = fingerprint(form, meta_text or "")
-        with svc.db() as session:
-            existing = find_case_by_idempotency_key(session, key)
+        existing = await asyncio.to_thread(_find_by_key, svc, key)
         if existing is not None:
             if existing.request_sha256 and existing.request_sha256 != digest:
                 raise IdempotencyKeyReusedError(
@@ -260,9 +271,7 @@ async def decide_stored(svc: Services, case: Case) -> Case:
     """Decide a case that was stored but never decided (its process died), from its stored bytes."""
     t0 = time.perf_counter()
     try:
-        high = svc.blobs.get(case.high_blob_key)
-        low = svc.blobs.get(case.low_blob_key) if case.low_blob_key else None
-        scan = read_scan_bytes(high, low, pitch_mm=(case.pitch_x_mm, case.pitch_y_mm), air_value=case.air_value)
+        scan = await asyncio.to_thread(_read_stored, svc, case)
     except Exception:  # the bytes were checked before they were stored; if they fail now, fail closed
         log.exception("stored scan of case %s cannot be read; deciding inspect", case.id)
         scan = None
@@ -276,13 +285,17 @@ async def decide_stored(svc: Services, case: Case) -> Case:
     return decided
 
 
+def _undecided(svc: Services, cutoff: datetime) -> list[Case]:
+    with svc.db() as session:
+        return undecided_cases(session, older_than=cutoff, limit=50)
+
+
 async def recover(svc: Services, older_than_s: float | None = None) -> int:
     """Decide every undecided case (created before now - ``older_than_s``); returns how many."""
     count = 0
     while True:
         cutoff = utcnow() - timedelta(seconds=older_than_s or 0.0)
-        with svc.db() as session:
-            batch = undecided_cases(session, older_than=cutoff, limit=50)
+        batch = await asyncio.to_thread(_undecided, svc, cutoff)
         for case in batch:
             await decide_stored(svc, case)
             count += 1
