@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,3 +121,29 @@ def gate_folder(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("gate") / "data"
     generate_dataset(out, 16, 5, coarse_profile(), anomaly_rate=0.5, progress=False)
     return out
+
+
+def app_in(root: Path, **settings: Any):
+    """The service's app on a SQLite database and blob folder under ``root`` (nothing starts until a client
+    enters it)."""
+    from quayscan.serve.app import create_app
+    from quayscan.serve.settings import Settings
+
+    root = Path(root)
+    return create_app(Settings(db_url=f"sqlite:///{root}/q.db", blobs_dir=str(root / "blobs"), **settings))
+
+
+@contextmanager
+def running_service(root: Path, users: dict[str, str] | None = None, password: str = "correct horse battery",
+                    **settings: Any) -> Iterator[Service]:
+    """A started app under ``root`` with a test client, one API key per role and the given users (name -> role)."""
+    from fastapi.testclient import TestClient
+
+    from quayscan.serve.storage.credentials import create_user
+
+    app = app_in(root, **settings)
+    with TestClient(app) as client:
+        with app.state.db() as session:
+            for name, role in (users or {}).items():
+                create_user(session, name, role, password)
+        yield Service(client, app, make_keys(app), Path(root))

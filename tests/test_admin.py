@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from serve_fixtures import Service, make_keys
+from serve_fixtures import Service, running_service
 
-from quayscan.serve.app import create_app
-from quayscan.serve.settings import Settings
-from quayscan.serve.storage.credentials import create_user
 from quayscan.serve.storage.security import api_key_prefix
 
 PASSWORD = "correct horse battery"
@@ -16,13 +13,8 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    root = tmp_path_factory.mktemp("admin")
-    app = create_app(Settings(db_url=f"sqlite:///{root}/q.db", blobs_dir=str(root / "blobs")))
-    with TestClient(app) as client:
-        with app.state.db() as session:
-            create_user(session, "ada", "admin", PASSWORD)
-            create_user(session, "otto", "officer", PASSWORD)
-        yield Service(client, app, make_keys(app), root)
+    with running_service(tmp_path_factory.mktemp("admin"), {"ada": "admin", "otto": "officer"}, PASSWORD) as svc:
+        yield svc
 
 
 def no_hash(service: Service, body) -> None:

@@ -8,11 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
-from serve_fixtures import Service, make_keys, make_scans
+from serve_fixtures import Service, app_in, make_keys, make_scans
 
 from quayscan.model.policy import Decision
 from quayscan.serve.api.reviews import audit_figures, wilson
-from quayscan.serve.app import create_app
 from quayscan.serve.pipeline import AUDIT_SAMPLE, audit_sample
 from quayscan.serve.settings import Settings
 
@@ -22,7 +21,7 @@ def scans():
 
 
 def start(root, share: float) -> tuple[Service, TestClient]:
-    app = create_app(Settings(db_url=f"sqlite:///{root}/q.db", blobs_dir=str(root / "blobs"), audit_share=share))
+    app = app_in(root, audit_share=share)
     client = TestClient(app)
     client.__enter__()
     return Service(client, app, make_keys(app), root), client

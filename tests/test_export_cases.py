@@ -8,14 +8,12 @@ import json
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from serve_fixtures import Service, make_keys, make_scans
+from serve_fixtures import Service, app_in, make_keys, make_scans
 
 from quayscan.cli import main
 from quayscan.datasets.folder import load_scan, read_labels, read_recipe
 from quayscan.model.policy import Decision
 from quayscan.model.preprocess import PreprocessConfig
-from quayscan.serve.app import create_app
-from quayscan.serve.settings import Settings
 from quayscan.training.data import load_samples
 from quayscan.training.export_cases import export_cases, parse_when
 
@@ -31,7 +29,7 @@ def scans():
 def port(tmp_path_factory, scans):
     """A service with every kind of case, reviewed through the API; yields (service, {name: case})."""
     root = tmp_path_factory.mktemp("port")
-    app = create_app(Settings(db_url=f"sqlite:///{root}/q.db", blobs_dir=str(root / "blobs"), audit_share=0.0))
+    app = app_in(root, audit_share=0.0)
     with TestClient(app) as client:
         service = Service(client, app, make_keys(app), root)
         cases = {name: service.post(scans[i]).json() for name, i in

@@ -7,14 +7,12 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
-from serve_fixtures import Service, gate_folder, make_keys, model_copy
+from serve_fixtures import Service, app_in, gate_folder, make_keys, model_copy
 
 from quayscan.cli import main
 from quayscan.model.card import read_card
 from quayscan.model.policy import Thresholds
 from quayscan.model.runner import DEFAULT_MODEL
-from quayscan.serve.app import create_app
-from quayscan.serve.settings import Settings
 from quayscan.serve.storage import make_engine, make_session_factory
 from quayscan.serve.storage.registry import current_model, list_events
 
@@ -104,7 +102,7 @@ def test_promote_without_gate_data_or_force_is_a_usage_error(registry):
 
 
 def test_api_promotion_needs_a_passed_gate_report_or_force(tmp_path):
-    app = create_app(Settings(db_url=f"sqlite:///{tmp_path}/q.db", blobs_dir=str(tmp_path / "blobs")))
+    app = app_in(tmp_path)
     with TestClient(app) as client:
         svc = Service(client, app, make_keys(app), tmp_path)
         admin = svc.auth("admin")

@@ -8,10 +8,8 @@ from collections import Counter
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from serve_fixtures import Service, make_keys, make_scans
+from serve_fixtures import Service, make_scans, running_service
 
-from quayscan.serve.app import create_app
-from quayscan.serve.settings import Settings
 from quayscan.serve.storage.credentials import create_user, set_user_disabled
 from quayscan.serve.storage.models import WebSession
 
@@ -27,14 +25,9 @@ def scans():
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    root = tmp_path_factory.mktemp("review")
-    app = create_app(Settings(db_url=f"sqlite:///{root}/q.db", blobs_dir=str(root / "blobs")))
-    with TestClient(app) as client:
-        with app.state.db() as session:
-            for name, role in (("alice", "officer"), ("bob", "officer"), ("sue", "supervisor"),
-                               ("dave", "officer"), ("olga", "officer")):
-                create_user(session, name, role, PASSWORD)
-        yield Service(client, app, make_keys(app), root)
+    users = {"alice": "officer", "bob": "officer", "sue": "supervisor", "dave": "officer", "olga": "officer"}
+    with running_service(tmp_path_factory.mktemp("review"), users, PASSWORD) as svc:
+        yield svc
 
 
 def browser(service: Service, name: str, *, https: bool = False) -> TestClient:

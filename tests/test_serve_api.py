@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 import tifffile
 from fastapi.testclient import TestClient
-from serve_fixtures import Service, make_keys, make_scans, png
+from serve_fixtures import Service, app_in, make_keys, make_scans, png
 
-from quayscan.serve.app import create_app
-from quayscan.serve.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +21,7 @@ def scans():
 
 
 def start(tmp_path, **settings):
-    app = create_app(Settings(db_url=f"sqlite:///{tmp_path}/q.db", blobs_dir=str(tmp_path / "blobs"), **settings))
+    app = app_in(tmp_path, **settings)
     return app
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from serve_fixtures import ROLES, make_keys
+from serve_fixtures import ROLES, app_in, make_keys
 
-from quayscan.serve.app import create_app
-from quayscan.serve.settings import Settings
 
 OPEN = "open"
 #: (method, path template) -> the least role admitted ("scanner" admits scanner keys only)
@@ -81,7 +79,7 @@ def admitted(least: str, role: str) -> bool:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     root = tmp_path_factory.mktemp("auth")
-    app = create_app(Settings(db_url=f"sqlite:///{root}/q.db", blobs_dir=str(root / "blobs")))
+    app = app_in(root)
     with TestClient(app) as client:
         yield app, client, make_keys(app)
 

@@ -13,10 +13,9 @@ import time
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from serve_fixtures import app_in
 
 from quayscan.model.runner import OUTPUTS
-from quayscan.serve.app import create_app
-from quayscan.serve.settings import Settings
 from quayscan.serve.storage.credentials import create_api_key
 
 INFER = "/v2/models/quayscan/infer"
@@ -27,7 +26,7 @@ TOL = 1e-5
 def service(tmp_path_factory):
     """The app with its model loaded, a test client, and officer and scanner keys."""
     root = tmp_path_factory.mktemp("oip")
-    app = create_app(Settings(db_url=f"sqlite:///{root}/q.db", blobs_dir=str(root / "blobs")))
+    app = app_in(root)
     with TestClient(app) as client:
         with app.state.db() as s:
             _, officer = create_api_key(s, "cms", "officer")
@@ -230,7 +229,7 @@ def live_server(tmp_path_factory):
     import uvicorn
 
     root = tmp_path_factory.mktemp("oip-live")
-    app = create_app(Settings(db_url=f"sqlite:///{root}/q.db", blobs_dir=str(root / "blobs")))
+    app = app_in(root)
     with app.state.db() as s:
         _, token = create_api_key(s, "bench", "officer")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from serve_fixtures import Service, make_keys, make_scans
+from serve_fixtures import Service, app_in, make_keys, make_scans
 from serve_fixtures import model_copy as shared_model_copy
 
 from quayscan.model.runner import DEFAULT_MODEL
@@ -20,7 +20,7 @@ def scans():
 
 @pytest.fixture
 def service(tmp_path):
-    app = create_app(Settings(db_url=f"sqlite:///{tmp_path}/q.db", blobs_dir=str(tmp_path / "blobs")))
+    app = app_in(tmp_path)
     with TestClient(app) as client:
         yield Service(client, app, make_keys(app), tmp_path)
 

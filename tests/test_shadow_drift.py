@@ -11,16 +11,14 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from serve_fixtures import Service, make_keys, make_scans
+from serve_fixtures import Service, app_in, make_keys, make_scans
 
 from quayscan.cli import main
 from quayscan.model.card import read_card, write_card
 from quayscan.model.policy import Thresholds
 from quayscan.model.runner import DEFAULT_MODEL
-from quayscan.serve.app import create_app
 from quayscan.serve.metrics import psi, score_histogram
 from quayscan.serve.registry import reference_histogram
-from quayscan.serve.settings import Settings
 
 #: a validation histogram of mostly low scores, as a calibrated model's clean majority gives
 REFERENCE = [400, 150, 60, 40, 30, 25, 20, 20, 25, 30]
@@ -63,7 +61,7 @@ def scans():
 @pytest.fixture
 def service(tmp_path):
     # no random audit sample: the same scan must get the same decision twice
-    app = create_app(Settings(db_url=f"sqlite:///{tmp_path}/q.db", blobs_dir=str(tmp_path / "blobs"), audit_share=0.0))
+    app = app_in(tmp_path, audit_share=0.0)
     with TestClient(app) as client:
         yield Service(client, app, make_keys(app), tmp_path)
 

@@ -14,11 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
-from serve_fixtures import Service, make_keys, make_scans
+from serve_fixtures import Service, app_in, make_keys, make_scans
 
 from quayscan.cli import main as cli_main
-from quayscan.serve.app import create_app
-from quayscan.serve.settings import Settings
 from quayscan.serve.storage.db import make_engine, make_session_factory
 from quayscan.serve.storage.outbox import enqueue_event, list_events
 from quayscan.serve.storage.reviews import append_review
@@ -95,8 +93,7 @@ def scans():
 
 
 def start(tmp_path, urls, *, poll_s: float = 0.05, secret: str | None = SECRET):
-    app = create_app(Settings(db_url=f"sqlite:///{tmp_path}/q.db", blobs_dir=str(tmp_path / "blobs"),
-                              webhook_urls=list(urls), webhook_secret=secret))
+    app = app_in(tmp_path, webhook_urls=list(urls), webhook_secret=secret)
     d = app.state.webhooks
     d.poll_s, d.timeout_s, d.backoff_base_s, d.backoff_cap_s, d.gauges_every_s = poll_s, 2.0, 0.05, 0.4, 0.0
     return app
