@@ -17,6 +17,8 @@ import itertools
 import json
 import logging
 import os
+import queue
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -82,7 +84,9 @@ def batches(samples: list[Sample], batch_size: int, width: int, rng: np.random.G
             xs.append(x)
             ms.append(m)
             vs.append(v)
-        yield (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ms)).float(),
+        # channels-last is the layout CPU convolutions run fastest in (about 1.7x for this network)
+        yield (torch.from_numpy(np.stack(xs)).contiguous(memory_format=torch.channels_last),
+               torch.from_numpy(np.stack(ms)).float(),
                torch.tensor(vs, dtype=torch.float32), torch.tensor([commodity_target(smp) for smp in chunk]))
 
 
@@ -114,6 +118,27 @@ def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
     return total, {"img": l_img.item(), "heat": l_heat.item(), "cls": l_cls.item()}
 
 
+def prefetch(it, depth: int = 2):
+    """Iterate ``it`` on a background thread, ``depth`` items ahead: the next batch is augmented (numpy,
+    which releases the GIL) while the network trains on this one. Errors surface in the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def work():
+        try:
+            for item in it:
+                q.put(item)
+            q.put(done)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put(e)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
 def steps_per_epoch(samples: list[Sample], args, world: int) -> int:
     """Batches per epoch; under DDP the smallest over the processes, since every step is a collective."""
     steps = torch.tensor(len(_groups(samples, args.batch_size, args.width, None)))
@@ -126,7 +151,7 @@ def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, 
                     steps: int, paste: PasteDense | None = None) -> dict[str, float]:
     net.train()
     sums: dict[str, float] = {}
-    it = itertools.islice(batches(samples, args.batch_size, args.width, rng, transform, paste), steps)
+    it = prefetch(itertools.islice(batches(samples, args.batch_size, args.width, rng, transform, paste), steps))
     bar = tqdm(it, total=steps,
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
@@ -213,6 +238,7 @@ def main(args) -> int:
         sched.load_state_dict(state["scheduler"])
         start, best = state["epoch"] + 1, state.get("best_score", -1.0)
         log.info("resuming %s at epoch %d", out, start + 1)
+    net = net.to(memory_format=torch.channels_last)
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(net)
     if rank == 0:
