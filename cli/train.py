@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="probability of pasting a small dense object into a training scan (default: 0.3)")
     p.add_argument("--heat-pos-weight", type=float, default=20.0,
                    help="weight of anomaly cells against clean cells in the heatmap loss (default: 20)")
+    p.add_argument("--heat-cells", type=float, default=0.0,
+                   help="cap a scan's anomaly cells at this many cells' worth of weight, so a large box counts "
+                        "as one finding (0 = no cap; default: 0)")
     p.add_argument("--init", help="initialise weights from this checkpoint (fine-tuning)")
     p.add_argument("--target-recall", type=float, default=0.99, help="inspect recall to calibrate for (default: 0.99)")
     p.add_argument("--workers", type=int, default=2, help="processes that read or generate scans (default: 2)")

@@ -181,3 +181,22 @@ def test_unconfirmed_commodity_teaches_the_commodity_head_nothing():
     assert parts["cls"] == 0.0
     _, parts = loss_fn(net, xb, mb, torch.tensor([1.0, 1.0]), torch.tensor([4, UNKNOWN_COMMODITY]))
     assert parts["cls"] > 0.0
+
+
+def test_heat_cells_caps_the_weight_of_large_boxes_only():
+    """With --heat-cells a large box counts as one finding; a small object keeps its full weight per cell."""
+    from quayscan.model.network import NetConfig, TriageNet
+    from quayscan.training.train import loss_fn
+
+    torch.manual_seed(0)
+    net = TriageNet(NetConfig()).eval()
+    x = torch.rand((1, 3, 192, 256))
+    small, large = torch.zeros((1, 192, 256)), torch.zeros((1, 192, 256))
+    small[0, 80:96, 100:116] = 1  # 2 x 2 cells at stride 8
+    large[0, 40:160, 20:240] = 1  # 15 x 28 cells
+    heat = {}
+    for name, mask in (("small", small), ("large", large)):
+        for cap in (0.0, 16.0):
+            heat[name, cap] = loss_fn(net, x, mask, torch.ones(1), torch.tensor([4]), 20.0, cap)[1]["heat"]
+    assert heat["small", 16.0] == pytest.approx(heat["small", 0.0])
+    assert heat["large", 16.0] < 0.2 * heat["large", 0.0]

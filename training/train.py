@@ -101,7 +101,14 @@ def commodity_target(smp: Sample) -> int:
 
 
 def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
-            heat_pos_weight: float = 20.0) -> tuple[torch.Tensor, dict[str, float]]:
+            heat_pos_weight: float = 20.0, heat_cells: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Image, heatmap and commodity losses of one batch.
+
+    Anomaly cells of the heatmap weigh ``heat_pos_weight`` against clean ones. With ``heat_cells`` > 0 a
+    scan's anomaly cells together weigh at most that many cells' worth: a large box of ordinary-looking
+    cargo (undeclared goods, a stack of bricks) then counts as one finding, not as hundreds of cells that
+    teach the map that any cargo may be anomalous, while a small object keeps the full weight per cell.
+    """
     inspect_logit, commodity_logits, heat = net(x, heat_logits=True)  # heat: (B, h, w) logits
     stride = x.shape[-1] // heat.shape[-1]
     target = F.max_pool2d(mask[:, None], stride)[:, 0]  # a cell is positive if any box pixel is in it
@@ -109,7 +116,10 @@ def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
     cells = target.flatten(1).sum(dim=1)  # (B,)
     sample_w = torch.where(cells > 0, 1.0 + 4.0 / cells.clamp(min=1.0).sqrt(), torch.ones_like(cells))
     l_img = F.binary_cross_entropy_with_logits(inspect_logit, visible, weight=sample_w, pos_weight=torch.tensor(2.0))
-    weight = 1.0 + (heat_pos_weight - 1.0) * target  # anomaly cells are few: weigh them up
+    pos = torch.full_like(cells, heat_pos_weight - 1.0)  # anomaly cells are few: weigh them up
+    if heat_cells > 0:
+        pos = pos * (heat_cells / cells.clamp(min=1.0)).clamp(max=1.0)
+    weight = 1.0 + pos[:, None, None] * target
     l_heat = F.binary_cross_entropy_with_logits(heat, target, weight=weight)
     known = commodity != UNKNOWN_COMMODITY
     l_cls = F.cross_entropy(commodity_logits[known], commodity[known], label_smoothing=0.05) if known.any() \
@@ -155,7 +165,7 @@ def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, 
     bar = tqdm(it, total=steps,
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
-        loss, parts = loss_fn(net, x, m, v, c, args.heat_pos_weight)
+        loss, parts = loss_fn(net, x, m, v, c, args.heat_pos_weight, getattr(args, "heat_cells", 0.0))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
