@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heat-cells", type=float, default=0.0,
                    help="cap a scan's anomaly cells at this many cells' worth of weight, so a large box counts "
                         "as one finding (0 = no cap; default: 0)")
+    p.add_argument("--scene-boxes", choices=("target", "ignore"), default="target",
+                   help="heatmap inside boxes of undeclared goods and false walls: learnt as anomalous (target) "
+                        "or left to the image label (ignore) (default: target)")
     p.add_argument("--init", help="initialise weights from this checkpoint (fine-tuning)")
     p.add_argument("--target-recall", type=float, default=0.99, help="inspect recall to calibrate for (default: 0.99)")
     p.add_argument("--workers", type=int, default=2, help="processes that read or generate scans (default: 2)")

@@ -200,3 +200,47 @@ def test_heat_cells_caps_the_weight_of_large_boxes_only():
             heat[name, cap] = loss_fn(net, x, mask, torch.ones(1), torch.tensor([4]), 20.0, cap)[1]["heat"]
     assert heat["small", 16.0] == pytest.approx(heat["small", 0.0])
     assert heat["large", 16.0] < 0.2 * heat["large", 0.0]
+
+
+def test_scene_boxes_ignore_leaves_the_map_free_inside_scene_boxes_only():
+    """With --scene-boxes ignore the heatmap loss does not look inside a false wall's or undeclared goods'
+    box (the image label decides there), but still inside an object's box and everywhere else."""
+    from quayscan.training.data import OBJECT, SCENE
+    from quayscan.training.train import loss_fn
+
+    def fake_net(heat):
+        return lambda x, heat_logits: (torch.zeros(1), torch.zeros((1, 12)), heat)
+
+    mask = torch.zeros((1, 192, 256))
+    mask[0, 40:120, 160:240] = SCENE
+    mask[0, 80:96, 40:56] = OBJECT
+    base = torch.full((1, 24, 32), -3.0)
+    in_scene, in_object, outside = base.clone(), base.clone(), base.clone()
+    in_scene[0, 8:14, 22:28] = 3.0
+    in_object[0, 10:12, 5:7] = 3.0
+    outside[0, 20:23, 2:4] = 3.0
+    x, v, c = torch.zeros((1, 3, 192, 256)), torch.ones(1), torch.tensor([4])
+
+    def heat(h, mode):
+        return loss_fn(fake_net(h), x, mask, v, c, 20.0, 0.0, mode)[1]["heat"]
+
+    assert heat(in_scene, "ignore") == pytest.approx(heat(base, "ignore"))
+    assert heat(in_scene, "target") < heat(base, "target")
+    assert heat(in_object, "ignore") < heat(base, "ignore")
+    assert heat(outside, "ignore") > heat(base, "ignore")
+    with pytest.raises(ValueError, match="scene_boxes"):
+        heat(base, "sometimes")
+
+
+def test_anomaly_mask_marks_objects_over_scenes():
+    from quayscan.model.preprocess import PreprocessConfig
+    from quayscan.training.data import OBJECT, SCENE, anomaly_mask
+
+    scan = Scan(np.full((100, 400), 50000, np.uint16), None, (20.0, 20.0), 60000, {})
+    record = {"truth": {"anomalies": [
+        {"type": "dense_concealment", "bbox": [50, 20, 60, 30]},
+        {"type": "undeclared_goods", "bbox": [40, 10, 200, 90]},
+        {"type": "manifest_mismatch", "bbox": [0, 0, 400, 100]},
+    ]}}
+    mask = anomaly_mask(record, scan, np.zeros((3, 192, 400), np.float32), PreprocessConfig())
+    assert mask[25, 55] == OBJECT and mask[50, 100] == SCENE and mask[5, 5] == 0 and mask[150, 300] == 0

@@ -25,29 +25,35 @@ from quayscan.model.preprocess import PreprocessConfig, preprocess
 
 #: anomalies the image itself shows; a manifest mismatch needs the declaration, so the commodity check catches it
 VISIBLE = ("dense_concealment", "organic_concealment", "undeclared_goods", "hidden_compartment")
+#: visible anomalies that are an object among the cargo; the others (a block of other goods, a false wall)
+#: are a change of the scene, boxed around ordinary-looking cargo or structure
+OBJECTS = ("dense_concealment", "organic_concealment")
+#: mask values: an object's box, and a scene anomaly's box (the loss may treat it as "don't care")
+OBJECT, SCENE = 1, 2
 
 
 @dataclass
 class Sample:
     x: np.ndarray  # (3, H, W) float16
-    mask: np.ndarray  # (H, W) uint8: 1 inside boxes of visible anomalies
+    mask: np.ndarray  # (H, W) uint8: OBJECT or SCENE inside boxes of visible anomalies, else 0
     visible: int  # 1 if the image shows an anomaly
     commodity: int  # index of the true (main) commodity
     record: dict[str, Any]  # the label record
 
 
 def anomaly_mask(record: dict[str, Any], scan: Scan, x: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
-    """Boxes of visible anomalies, mapped from scan pixels to the preprocessed frame."""
+    """Boxes of visible anomalies, mapped from scan pixels to the preprocessed frame: OBJECT inside an
+    object's box (it wins where boxes overlap), SCENE inside the box of a scene anomaly."""
     h, w = x.shape[1:]
     mask = np.zeros((h, w), np.uint8)
     sx, sy = scan.pitch_mm[0] / cfg.pitch_mm, scan.pitch_mm[1] / cfg.pitch_mm
-    for a in record.get("truth", {}).get("anomalies", []):
-        if a["type"] not in VISIBLE:
-            continue
+    anomalies = [a for a in record.get("truth", {}).get("anomalies", []) if a["type"] in VISIBLE]
+    for a in sorted(anomalies, key=lambda a: a["type"] in OBJECTS):  # scenes first, objects over them
         x0, y0, x1, y1 = a["bbox"]
         c0, c1 = int(np.floor(x0 * sx)), int(np.ceil(x1 * sx))
         r0, r1 = int(np.floor(y0 * sy)), int(np.ceil(y1 * sy))
-        mask[max(0, r0) : min(h, max(r1, r0 + 1)), max(0, c0) : min(w, max(c1, c0 + 1))] = 1
+        mask[max(0, r0) : min(h, max(r1, r0 + 1)), max(0, c0) : min(w, max(c1, c0 + 1))] = \
+            OBJECT if a["type"] in OBJECTS else SCENE
     return mask
 
 

@@ -34,7 +34,7 @@ from quayscan.model.network import NetConfig, TriageNet
 from quayscan.model.preprocess import PreprocessConfig
 from quayscan.training.augment import PasteDense, TrainTransform, place
 from quayscan.training.calibrate import calibrate
-from quayscan.training.data import Sample, load_samples
+from quayscan.training.data import OBJECT, SCENE, Sample, load_samples
 from quayscan.training.metrics import compute_metrics
 
 log = logging.getLogger(__name__)
@@ -101,17 +101,27 @@ def commodity_target(smp: Sample) -> int:
 
 
 def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
-            heat_pos_weight: float = 20.0, heat_cells: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+            heat_pos_weight: float = 20.0, heat_cells: float = 0.0,
+            scene_boxes: str = "target") -> tuple[torch.Tensor, dict[str, float]]:
     """Image, heatmap and commodity losses of one batch.
 
     Anomaly cells of the heatmap weigh ``heat_pos_weight`` against clean ones. With ``heat_cells`` > 0 a
     scan's anomaly cells together weigh at most that many cells' worth: a large box of ordinary-looking
     cargo (undeclared goods, a stack of bricks) then counts as one finding, not as hundreds of cells that
     teach the map that any cargo may be anomalous, while a small object keeps the full weight per cell.
+
+    ``scene_boxes``: what the map learns inside the box of a scene anomaly (undeclared goods, a false
+    wall): ``target`` (anomalous, like an object's box) or ``ignore`` (no heatmap loss there; the image
+    label alone makes the map find what in the box gives the scene away).
     """
     inspect_logit, commodity_logits, heat = net(x, heat_logits=True)  # heat: (B, h, w) logits
     stride = x.shape[-1] // heat.shape[-1]
-    target = F.max_pool2d(mask[:, None], stride)[:, 0]  # a cell is positive if any box pixel is in it
+    if scene_boxes not in ("target", "ignore"):
+        raise ValueError(f"scene_boxes must be 'target' or 'ignore', got {scene_boxes!r}")
+    objects = (mask == OBJECT) if scene_boxes == "ignore" else (mask > 0)
+    target = F.max_pool2d(objects.float()[:, None], stride)[:, 0]  # a cell is positive if any box pixel is in it
+    dont_care = (F.max_pool2d((mask == SCENE).float()[:, None], stride)[:, 0] > 0) & (target == 0) \
+        if scene_boxes == "ignore" else torch.zeros_like(target, dtype=torch.bool)
     # small concealed objects are what a network learns last: weigh scans by how few cells their boxes cover
     cells = target.flatten(1).sum(dim=1)  # (B,)
     sample_w = torch.where(cells > 0, 1.0 + 4.0 / cells.clamp(min=1.0).sqrt(), torch.ones_like(cells))
@@ -119,7 +129,7 @@ def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
     pos = torch.full_like(cells, heat_pos_weight - 1.0)  # anomaly cells are few: weigh them up
     if heat_cells > 0:
         pos = pos * (heat_cells / cells.clamp(min=1.0)).clamp(max=1.0)
-    weight = 1.0 + pos[:, None, None] * target
+    weight = (1.0 + pos[:, None, None] * target).masked_fill(dont_care, 0.0)
     l_heat = F.binary_cross_entropy_with_logits(heat, target, weight=weight)
     known = commodity != UNKNOWN_COMMODITY
     l_cls = F.cross_entropy(commodity_logits[known], commodity[known], label_smoothing=0.05) if known.any() \
@@ -165,7 +175,8 @@ def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, 
     bar = tqdm(it, total=steps,
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
-        loss, parts = loss_fn(net, x, m, v, c, args.heat_pos_weight, getattr(args, "heat_cells", 0.0))
+        loss, parts = loss_fn(net, x, m, v, c, args.heat_pos_weight, getattr(args, "heat_cells", 0.0),
+                              getattr(args, "scene_boxes", "target"))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
