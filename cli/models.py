@@ -89,7 +89,7 @@ def _list(args: argparse.Namespace) -> int:
     with open_db(args.db_url) as session:
         models, events = list_models(session), list_events(session)
     if args.json:
-        from quayscan.serve.api.models import event_json, model_json
+        from quayscan.serve.api.models import model_json
 
         out = [model_json(m, None, [e for e in events if e.version == m.version]) for m in models]
         for m in out:
