@@ -33,6 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heat-cells", type=float, default=0.0,
                    help="cap a scan's anomaly cells at this many cells' worth of weight, so a large box counts "
                         "as one finding (0 = no cap; default: 0)")
+    p.add_argument("--heat-weight", type=float, default=1.0,
+                   help="weight of the heatmap loss against the image and commodity losses (default: 1)")
     p.add_argument("--scene-boxes", choices=("target", "ignore"), default="target",
                    help="heatmap inside boxes of undeclared goods and false walls: learnt as anomalous (target) "
                         "or left to the image label (ignore) (default: target)")

@@ -244,3 +244,16 @@ def test_anomaly_mask_marks_objects_over_scenes():
     ]}}
     mask = anomaly_mask(record, scan, np.zeros((3, 192, 400), np.float32), PreprocessConfig())
     assert mask[25, 55] == OBJECT and mask[50, 100] == SCENE and mask[5, 5] == 0 and mask[150, 300] == 0
+
+
+def test_heat_weight_scales_the_heatmap_term_only():
+    from quayscan.training.train import loss_fn
+
+    heat = torch.full((1, 24, 32), -3.0)
+    net = lambda x, heat_logits: (torch.zeros(1), torch.zeros((1, 12)), heat)  # noqa: E731
+    mask = torch.zeros((1, 192, 256))
+    mask[0, 80:96, 40:56] = 1
+    args = (net, torch.zeros((1, 3, 192, 256)), mask, torch.ones(1), torch.tensor([4]), 20.0, 0.0, "ignore")
+    one, parts = loss_fn(*args, heat_weight=1.0)
+    thirty, _ = loss_fn(*args, heat_weight=30.0)
+    assert float(thirty - one) == pytest.approx(29.0 * parts["heat"], rel=1e-4)

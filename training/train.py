@@ -102,7 +102,7 @@ def commodity_target(smp: Sample) -> int:
 
 def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
             heat_pos_weight: float = 20.0, heat_cells: float = 0.0,
-            scene_boxes: str = "target") -> tuple[torch.Tensor, dict[str, float]]:
+            scene_boxes: str = "target", heat_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Image, heatmap and commodity losses of one batch.
 
     Anomaly cells of the heatmap weigh ``heat_pos_weight`` against clean ones. With ``heat_cells`` > 0 a
@@ -113,6 +113,11 @@ def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
     ``scene_boxes``: what the map learns inside the box of a scene anomaly (undeclared goods, a false
     wall): ``target`` (anomalous, like an object's box) or ``ignore`` (no heatmap loss there; the image
     label alone makes the map find what in the box gives the scene away).
+
+    ``heat_weight`` scales the heatmap term. The image term's gradient lands on the few hottest cells,
+    the heatmap term's is spread as a mean over thousands of cells, so at weight 1 a cell learns almost
+    only from the image label: in a loaded scan whose anomaly the map cannot find yet, that raises
+    whatever cargo cell is hottest, and the map learns that cargo is suspicious.
     """
     inspect_logit, commodity_logits, heat = net(x, heat_logits=True)  # heat: (B, h, w) logits
     stride = x.shape[-1] // heat.shape[-1]
@@ -134,7 +139,7 @@ def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
     known = commodity != UNKNOWN_COMMODITY
     l_cls = F.cross_entropy(commodity_logits[known], commodity[known], label_smoothing=0.05) if known.any() \
         else commodity_logits.sum() * 0.0
-    total = l_img + l_heat + l_cls
+    total = l_img + heat_weight * l_heat + l_cls
     return total, {"img": l_img.item(), "heat": l_heat.item(), "cls": l_cls.item()}
 
 
@@ -176,7 +181,7 @@ def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, 
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
         loss, parts = loss_fn(net, x, m, v, c, args.heat_pos_weight, getattr(args, "heat_cells", 0.0),
-                              getattr(args, "scene_boxes", "target"))
+                              getattr(args, "scene_boxes", "target"), getattr(args, "heat_weight", 1.0))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
