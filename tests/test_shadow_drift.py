@@ -46,7 +46,9 @@ def test_score_histogram_bins_the_unit_interval():
 
 
 def test_reference_histogram_comes_from_the_card_or_is_missing():
-    assert reference_histogram(read_card(DEFAULT_MODEL).to_dict()) is None  # the shipped card has none
+    shipped = reference_histogram(read_card(DEFAULT_MODEL).to_dict())  # measured on its validation set
+    assert len(shipped) == 10 and sum(shipped) == read_card(DEFAULT_MODEL).evaluation["validation"]["n_scans"]
+    assert reference_histogram({"evaluation": {"validation": {"auc": 0.8}}}) is None  # an older card has none
     assert reference_histogram({"evaluation": {"validation": {"score_histogram": REFERENCE}}}) == REFERENCE
     assert reference_histogram({"evaluation": {"score_histogram": {"counts": REFERENCE}}}) == REFERENCE
     assert reference_histogram({"evaluation": {"score_histogram": [1, 2]}}) is None  # not 10 bins
@@ -112,10 +114,10 @@ def test_shadow_scores_every_live_scan_without_changing_decisions(service, scans
     assert report["officer"] == {"reviewed": 1, "both": 0, "deciding_only": 0, "shadow_only": 0, "neither": 1}
     assert (tmp_path / "cmp" / "scores.png").is_file() and (tmp_path / "cmp" / "report.html").is_file()
 
-    # drift: the shadow's card has a reference, the shipped model's has none (null, not invented)
+    # drift: both cards carry a validation score histogram, so both get a PSI
     drift = {d["role"]: d for d in service.client.get("/v1/models/drift", headers=service.auth("supervisor"))
              .json()["models"]}
-    assert drift["current"]["psi"] is None and drift["current"]["n_scores"] == 2 * len(scans)
+    assert math.isfinite(drift["current"]["psi"]) and drift["current"]["n_scores"] == 2 * len(scans)
     assert drift["shadow"]["n_scores"] == len(scans) and math.isfinite(drift["shadow"]["psi"])
     assert drift["shadow"]["psi"] >= 0 and sum(drift["shadow"]["live"]) == len(scans)
     values = samples(service)
@@ -123,7 +125,8 @@ def test_shadow_scores_every_live_scan_without_changing_decisions(service, scans
     assert values[("quayscan_score_psi", labels)] == pytest.approx(drift["shadow"]["psi"])
     assert values[("quayscan_score_psi_scores", labels)] == len(scans)
     assert values[("quayscan_shadow_scored_total", ())] == len(scans)
-    assert not any(name == "quayscan_score_psi" and dict(lab)["role"] == "current" for name, lab in values)
+    current = (("role", "current"), ("version", before[0]["model_version"]))
+    assert values[("quayscan_score_psi", current)] == pytest.approx(drift["current"]["psi"])
 
     # stop shadowing: nothing more is scored
     assert service.client.delete("/v1/models/shadow", headers=admin).json() == {"shadow": None}
