@@ -80,6 +80,9 @@ def test_evaluate_writes_a_valid_report(tiny_run, tmp_path, fast_profile):
     for key in ("auc", "threshold", "inspect_recall", "release_rate", "recall_by_type", "commodity_top1", "n_scans"):
         assert key in report
     assert report["n_scans"] == 6
+    focus = report["heatmap_focus"]
+    assert sum(v["n"] for v in focus["clean"].values()) + sum(v["n"] for v in focus["objects"].values()) <= 6
+    assert all(0.0 <= v["hottest_inside_share"] <= 1.0 for v in focus["objects"].values())
     assert (tmp_path / "report" / "report.html").is_file() and (tmp_path / "report" / "roc.png").is_file()
 
 
@@ -257,3 +260,24 @@ def test_heat_weight_scales_the_heatmap_term_only():
     one, parts = loss_fn(*args, heat_weight=1.0)
     thirty, _ = loss_fn(*args, heat_weight=30.0)
     assert float(thirty - one) == pytest.approx(29.0 * parts["heat"], rel=1e-4)
+
+
+def test_heat_focus_tells_a_map_on_the_object_from_a_map_on_the_cargo():
+    from quayscan.model.preprocess import PreprocessConfig
+    from quayscan.model.runner import Prediction
+    from quayscan.training.focus import HeatFocus
+
+    scan = Scan(np.zeros((192, 640), np.uint16), None, (20.0, 20.0), 60000, {})
+    record = {"truth": {"commodity": "garments", "anomalies": [
+        {"type": "dense_concealment", "bbox": [320, 80, 344, 104]}]}}  # cells 40-42 x 10-12 at stride 8
+    on_object, on_cargo = np.full((24, 80), 0.3, np.float32), np.full((24, 80), 0.3, np.float32)
+    on_object[11, 41] = 0.9
+    on_cargo[5, 60] = 0.9
+    focus = HeatFocus(PreprocessConfig())
+    for heat in (on_object, on_cargo):
+        focus.add(record, scan, Prediction(0.5, np.zeros(12), heat, 640))
+    focus.add({"truth": {"commodity": "garments", "anomalies": []}}, scan, Prediction(0.5, np.zeros(12), on_cargo, 640))
+    summary = focus.summary()
+    assert summary["objects"]["dense_concealment"] == {"n": 2, "inside_max_median": pytest.approx(0.6),
+                                                       "hottest_inside_share": 0.5}
+    assert summary["clean"] == {"garments": {"n": 1, "hottest_median": pytest.approx(0.9)}}

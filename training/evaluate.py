@@ -16,6 +16,7 @@ from tqdm import tqdm
 from quayscan.datasets.folder import load_scan, read_labels
 from quayscan.model.overlay import overlay
 from quayscan.model.runner import Runner, heatmap_to_scan
+from quayscan.training.focus import HeatFocus
 from quayscan.training.metrics import compute_metrics, decisions
 from quayscan.training.report import Example, write_report
 
@@ -23,14 +24,19 @@ log = logging.getLogger(__name__)
 N_EXAMPLES = 8
 
 
-def run_model(runner: Runner, folder: str | Path, progress: bool = True) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """Anomaly probabilities, commodity probabilities and label records of every scan in a folder."""
+def run_model(runner: Runner, folder: str | Path, progress: bool = True,
+              focus: HeatFocus | None = None) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Anomaly probabilities, commodity probabilities and label records of every scan in a folder; with
+    ``focus``, each scan's heatmap is added to it."""
     records = read_labels(folder)
     anomaly = np.zeros(len(records))
     commodity = np.zeros((len(records), len(runner.card.class_names)))
     for i, rec in enumerate(tqdm(records, desc="evaluate", unit="scan", disable=not progress)):
-        pred = runner.predict([load_scan(folder, rec)])[0]
+        scan = load_scan(folder, rec)
+        pred = runner.predict([scan])[0]
         anomaly[i], commodity[i] = pred.anomaly_prob, pred.commodity_probs
+        if focus is not None:
+            focus.add(rec, scan, pred)
     return anomaly, commodity, records
 
 
@@ -44,9 +50,11 @@ def _example(runner: Runner, folder: str | Path, rec: dict[str, Any], title: str
 
 def evaluate(model: str | Path | None, folder: str | Path, out: str | Path, progress: bool = True) -> dict[str, Any]:
     runner = Runner(model)
-    anomaly, commodity, records = run_model(runner, folder, progress)
+    focus = HeatFocus(runner.card.preprocess)
+    anomaly, commodity, records = run_model(runner, folder, progress, focus)
     names = runner.card.class_names
     metrics = compute_metrics(anomaly, commodity, records, names, runner.thresholds)
+    metrics["heatmap_focus"] = focus.summary()
     metrics["model_version"] = runner.version
     metrics["data"] = str(folder)
     decided = decisions(anomaly, commodity, records, names, runner.thresholds)
