@@ -18,6 +18,7 @@ import numpy as np
 from quayscan.datasets.scan import Scan
 from quayscan.model.card import ModelCard
 from quayscan.model.policy import Decision, Thresholds, decide
+from quayscan.model.preprocess import STRIDE
 from quayscan.model.preprocess import pad_batch, preprocess
 from quayscan.model.quality import check_quality
 
@@ -116,6 +117,12 @@ class Runner:
         return TriageResult(decision, pred, quality)
 
 
+def scan_columns(pred: Prediction) -> int:
+    """How many of the heatmap's columns cover the scan; the rest cover the padding of the model input."""
+    padded = pred.input_width + (-pred.input_width) % STRIDE
+    return max(1, int(round(pred.heatmap.shape[1] * pred.input_width / padded)))
+
+
 def heatmap_to_scan(pred: Prediction, scan: Scan, cfg) -> np.ndarray:
     """The heatmap on the scan's own pixel grid (float32 in [0, 1]), for overlays.
 
@@ -125,8 +132,7 @@ def heatmap_to_scan(pred: Prediction, scan: Scan, cfg) -> np.ndarray:
     import cv2
 
     h, w = scan.shape
-    padded = pred.input_width + (-pred.input_width) % 32
-    cols = max(1, int(round(pred.heatmap.shape[1] * pred.input_width / padded)))
+    cols = scan_columns(pred)
     rows = int(min(h, round(cfg.height * cfg.pitch_mm / scan.pitch_mm[1])))
     out = np.zeros((h, w), np.float32)
     out[:rows] = cv2.resize(pred.heatmap[:, :cols].astype(np.float32), (w, rows), interpolation=cv2.INTER_LINEAR)

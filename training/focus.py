@@ -18,23 +18,18 @@ import numpy as np
 
 from quayscan.datasets.scan import Scan
 from quayscan.model.preprocess import PreprocessConfig
-from quayscan.model.runner import Prediction
-from quayscan.training.data import OBJECTS
+from quayscan.model.runner import Prediction, scan_columns
+from quayscan.training.data import OBJECT, OBJECTS, anomaly_mask
 
 
 def object_cells(record: dict[str, Any], scan: Scan, heat_shape: tuple[int, int], cfg: PreprocessConfig) -> np.ndarray:
-    """Heatmap cells (bool, heat_shape) touched by the boxes of concealed objects."""
+    """Heatmap cells (bool, heat_shape) touched by the boxes of concealed objects: the training targets'
+    boxes (:func:`anomaly_mask`), pooled to the heatmap's cells as the training loss pools them."""
     h, w = heat_shape
-    stride = cfg.height / h
-    sx, sy = scan.pitch_mm[0] / cfg.pitch_mm / stride, scan.pitch_mm[1] / cfg.pitch_mm / stride
-    cells = np.zeros(heat_shape, bool)
-    for a in record.get("truth", {}).get("anomalies", []):
-        if a["type"] in OBJECTS:
-            x0, y0, x1, y1 = a["bbox"]
-            r0, c0 = int(np.floor(y0 * sy)), int(np.floor(x0 * sx))
-            r1, c1 = max(r0 + 1, int(np.ceil(y1 * sy))), max(c0 + 1, int(np.ceil(x1 * sx)))
-            cells[max(0, r0) : min(h, r1), max(0, c0) : min(w, c1)] = True
-    return cells
+    stride = cfg.height // h
+    frame = np.empty((0, cfg.height, w * stride), np.float32)  # only its shape is read
+    objects = anomaly_mask(record, scan, frame, cfg) == OBJECT
+    return objects.reshape(h, stride, w, stride).any(axis=(1, 3))
 
 
 class HeatFocus:
@@ -46,10 +41,7 @@ class HeatFocus:
         self.clean: dict[str, list[float]] = {}
 
     def add(self, record: dict[str, Any], scan: Scan, pred: Prediction) -> None:
-        heat = pred.heatmap
-        padded = heat.shape[1] * self.cfg.height / heat.shape[0]  # the padded input width, in pixels
-        cols = max(1, int(round(heat.shape[1] * pred.input_width / padded)))
-        heat = heat[:, :cols]  # the scan, not the padding
+        heat = pred.heatmap[:, : scan_columns(pred)]  # the scan, not the padding
         anomalies = record.get("truth", {}).get("anomalies", [])
         if not anomalies:
             self.clean.setdefault(record["truth"]["commodity"], []).append(float(heat.max()))

@@ -180,8 +180,8 @@ def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, 
     bar = tqdm(it, total=steps,
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
-        loss, parts = loss_fn(net, x, m, v, c, args.heat_pos_weight, getattr(args, "heat_cells", 0.0),
-                              getattr(args, "scene_boxes", "target"), getattr(args, "heat_weight", 1.0))
+        loss, parts = loss_fn(net, x, m, v, c, args.heat_pos_weight, args.heat_cells, args.scene_boxes,
+                              args.heat_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
