@@ -15,6 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", action="append", default=[], help="dataset folder (repeatable)")
     p.add_argument("--synth", action="append", default=[],
                    help="draw scans from the generator: COUNT:SEED:PROFILE[:ANOMALY_RATE] (repeatable)")
+    p.add_argument("--twins", action="store_true",
+                   help="with every --synth scan that shows an anomaly, train on its honest twin too: the same load, "
+                        "vehicle and detector noise with nothing hidden (default: off)")
     p.add_argument("--val-data", action="append", default=[], help="validation dataset folder (repeatable)")
     p.add_argument("--val-synth", action="append", default=[], help="validation scans from the generator")
     p.add_argument("--val-fraction", type=float, default=0.15,

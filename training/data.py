@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from quayscan.datasets.commodities import class_names
 from quayscan.datasets.folder import load_scan, read_labels, read_recipe
-from quayscan.datasets.generator import GENERATOR_VERSION, generate_scan
+from quayscan.datasets.generator import GENERATOR_VERSION, render_scan, sample_spec
 from quayscan.datasets.profiles import load_profile
 from quayscan.datasets.scan import Scan
 from quayscan.model.preprocess import PreprocessConfig, preprocess
@@ -72,13 +72,26 @@ def _from_folder(args: tuple[str, dict[str, Any], dict[str, Any], bool]) -> Samp
     return make_sample(record, load_scan(folder, record), PreprocessConfig.from_dict(cfg), exact)
 
 
-def _from_generator(args: tuple[int, int, str, float, dict[str, Any], bool]) -> Sample:
-    seed, index, profile, rate, cfg, exact = args
-    scan = generate_scan(seed, index, load_profile(profile), rate)
-    lab = scan.labels
-    s = Scan(scan.images[0], scan.images[1] if len(scan.images) > 1 else None,
+def _from_generator(args: tuple[int, int, str, float, dict[str, Any], bool, bool]) -> list[Sample]:
+    """Scan ``index`` of the generator's data set ``seed`` (exactly what ``generate_scan`` draws); with
+    ``twins``, a scan that shows an anomaly comes with its honest twin: the same load, vehicle and detector
+    noise with nothing hidden, so the pair differs only by the anomaly."""
+    seed, index, profile, rate, cfg, exact, twins = args
+    prof, pcfg = load_profile(profile), PreprocessConfig.from_dict(cfg)
+    spec = sample_spec(np.random.default_rng([int(seed), int(index)]), f"s{seed}-{index:06d}", rate)
+    out = [_sample(render_scan(spec, prof), pcfg, exact)]
+    if twins and out[0].visible:
+        honest = render_scan(spec, prof, anomalies=False)
+        honest.labels["id"] += "-honest"
+        out.append(_sample(honest, pcfg, exact))
+    return out
+
+
+def _sample(rendered, cfg: PreprocessConfig, exact: bool) -> Sample:
+    lab = rendered.labels
+    s = Scan(rendered.images[0], rendered.images[1] if len(rendered.images) > 1 else None,
              tuple(lab["pixel_pitch_mm"]), lab["air_value"], lab)
-    return make_sample(lab, s, PreprocessConfig.from_dict(cfg), exact)
+    return make_sample(lab, s, cfg, exact)
 
 
 def parse_synth(spec: str) -> tuple[int, int, str, float]:
@@ -95,7 +108,7 @@ def parse_synth(spec: str) -> tuple[int, int, str, float]:
     return count, seed, parts[2], rate
 
 
-def _pool_map(fn, jobs: list, workers: int, desc: str, progress: bool) -> list[Sample]:
+def _pool_map(fn, jobs: list, workers: int, desc: str, progress: bool) -> list:
     if workers <= 1 or len(jobs) < 4:
         return [fn(j) for j in tqdm(jobs, desc=desc, unit="scan", disable=not progress)]
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -106,12 +119,13 @@ def _pool_map(fn, jobs: list, workers: int, desc: str, progress: bool) -> list[S
 
 def load_samples(
     folders: list[str], synth: list[str], cfg: PreprocessConfig, *, workers: int = 1, progress: bool = True,
-    exact: bool = False,
+    exact: bool = False, twins: bool = False,
 ) -> tuple[list[Sample], list[dict[str, Any]]]:
     """All samples of the given sources, and the data recipe that describes them.
 
     Args:
         exact: keep inputs in float32 (for validation) instead of float16 (half the memory, for training).
+        twins: add the honest twin of every generated scan that shows an anomaly (see ``_from_generator``).
     """
     samples: list[Sample] = []
     recipe: list[dict[str, Any]] = []
@@ -124,8 +138,9 @@ def load_samples(
                        "profile": read_recipe(folder).get("profile", {}).get("name")})
     for spec in synth:
         count, seed, profile, rate = parse_synth(spec)
-        jobs = [(seed, i, profile, rate, cfg.to_dict(), exact) for i in range(count)]
-        samples += _pool_map(_from_generator, jobs, workers, f"generate {profile}", progress)
+        jobs = [(seed, i, profile, rate, cfg.to_dict(), exact, twins) for i in range(count)]
+        drawn = [s for group in _pool_map(_from_generator, jobs, workers, f"generate {profile}", progress) for s in group]
+        samples += drawn
         recipe.append({"generator": GENERATOR_VERSION, "seed": seed, "count": count, "profile": profile,
-                       "anomaly_rate": rate})
+                       "anomaly_rate": rate, **({"honest_twins": len(drawn) - count} if twins else {})})
     return samples, recipe

@@ -48,14 +48,28 @@ def setup_distributed() -> tuple[int, int]:
     return 0, 1
 
 
+def units(samples: list[Sample]) -> list[list[int]]:
+    """Sample indices grouped so an honest twin stays with the scan it was drawn with (it follows it)."""
+    out: list[list[int]] = []
+    for i, smp in enumerate(samples):
+        if out and str(smp.record.get("id", "")).endswith("-honest"):
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
 def _groups(samples: list[Sample], batch_size: int, width: int, rng: np.random.Generator | None):
     """Batches of sample indices with their frame width: short scans (a 20 ft box) are batched together
-    in a narrower frame, so no compute goes into padding; shuffled when rng is given."""
+    in a narrower frame, so no compute goes into padding; shuffled when rng is given. A scan and its
+    honest twin land in the same batch (but for a batch boundary between them), so a step sees the pair."""
     short = -(-(width // 2 + 64) // 32) * 32
     buckets: dict[int, list[int]] = {}
-    order = rng.permutation(len(samples)) if rng is not None else np.arange(len(samples))
-    for i in order:
-        buckets.setdefault(short if samples[i].x.shape[2] <= short else width, []).append(int(i))
+    groups_of = units(samples)
+    order = rng.permutation(len(groups_of)) if rng is not None else np.arange(len(groups_of))
+    for u in order:
+        for i in groups_of[u]:
+            buckets.setdefault(short if samples[i].x.shape[2] <= short else width, []).append(int(i))
     groups = [(w, idx[s : s + batch_size]) for w, idx in buckets.items() for s in range(0, len(idx), batch_size)]
     if rng is not None:
         groups = [groups[k] for k in rng.permutation(len(groups))]
@@ -218,9 +232,11 @@ def checkpoint(net, opt, sched, epoch: int, args, recipe, extra: dict[str, Any])
 
 
 def split(samples: list[Sample], fraction: float) -> tuple[list[Sample], list[Sample]]:
-    """Hold out every k-th sample for validation (deterministic)."""
+    """Hold out every k-th scan for validation (deterministic), an honest twin on the side of its scan."""
     k = max(2, int(round(1 / fraction)))
-    return [s for i, s in enumerate(samples) if i % k != 0], [s for i, s in enumerate(samples) if i % k == 0]
+    groups = units(samples)
+    return ([samples[i] for n, u in enumerate(groups) if n % k != 0 for i in u],
+            [samples[i] for n, u in enumerate(groups) if n % k == 0 for i in u])
 
 
 def main(args) -> int:
@@ -232,7 +248,7 @@ def main(args) -> int:
     progress = rank == 0 and not args.no_progress
     separate_val = bool(args.val_data or args.val_synth)
     samples, recipe = load_samples(args.data, args.synth, args.preprocess, workers=args.workers,
-                                   progress=progress, exact=not separate_val)
+                                   progress=progress, exact=not separate_val, twins=getattr(args, "twins", False))
     if separate_val:
         train = samples
         val, val_recipe = load_samples(args.val_data, args.val_synth, args.preprocess, workers=args.workers,
@@ -244,7 +260,7 @@ def main(args) -> int:
         val_recipe = [{"held_out": f"every {max(2, int(round(1 / args.val_fraction)))}th sample of the training sources"}]
     if not train or not val:
         raise ValueError(f"need training and validation scans, got {len(train)} and {len(val)}")
-    train = train[rank::world]  # each process trains on its shard
+    train = [train[i] for u in units(train)[rank::world] for i in u]  # each process trains on its shard
     data_recipe = {"train": recipe, "val": val_recipe}
     net = TriageNet(NetConfig(num_classes=len(class_names()), heat_stride=args.heat_stride))
     if args.init:
