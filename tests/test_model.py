@@ -106,8 +106,8 @@ def test_torchrun_two_processes(tmp_path):
     if torchrun is None:
         pytest.skip("torchrun not installed")
     cmd = [torchrun, "--nproc_per_node=2", "--master_port=29533", "-m", "quayscan.cli", "train",
-           "--synth", "8:4:linac-6-3:0.5", "--out", str(tmp_path / "ddp"), "--epochs", "1", "--batch-size", "2",
-           "--val-fraction", "0.5", "--workers", "1", "--no-progress"]
+           "--synth", "8:4:linac-6-3:0.5", "--twins", "--val-synth", "4:5:linac-6-3:0.5", "--out", str(tmp_path / "ddp"),
+           "--epochs", "1", "--batch-size", "2", "--workers", "1", "--no-progress"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     state = torch.load(tmp_path / "ddp" / "best.pt", map_location="cpu", weights_only=False)

@@ -30,7 +30,8 @@ def test_every_scan_that_shows_an_anomaly_is_followed_by_its_honest_twin(with_tw
     samples, recipe = with_twins
     shown = [s for s in samples if s.visible]
     twins = [s for s in samples if s.record["id"].endswith("-honest")]
-    assert shown and len(twins) == len(shown) == recipe[0]["honest_twins"] == len(samples) - 10
+    assert recipe[0]["honest_twins"] is True
+    assert shown and len(twins) == len(shown) == len(samples) - 10
     for i, s in enumerate(samples):
         if s.record["id"].endswith("-honest"):
             scan = samples[i - 1]
@@ -62,3 +63,11 @@ def test_batches_splits_and_shards_keep_a_scan_with_its_twin(with_twins):
     for part in (train, val):
         ids = {s.record["id"] for s in part}
         assert all(i[: -len("-honest")] in ids for i in ids if i.endswith("-honest"))
+
+
+def test_shards_of_a_distributed_run_draw_disjoint_scans_that_make_up_the_whole():
+    whole, recipe = load_samples([], ["5:7:linac-6-3:0.5"], PreprocessConfig(), progress=False)
+    parts = [load_samples([], ["5:7:linac-6-3:0.5"], PreprocessConfig(), progress=False, shard=(r, 2)) for r in (0, 1)]
+    ids = [[s.record["id"] for s in p[0]] for p in parts]
+    assert sorted(ids[0] + ids[1]) == sorted(s.record["id"] for s in whole) and not set(ids[0]) & set(ids[1])
+    assert parts[0][1] == parts[1][1] == recipe  # each process records the whole data set

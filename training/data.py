@@ -119,28 +119,30 @@ def _pool_map(fn, jobs: list, workers: int, desc: str, progress: bool) -> list:
 
 def load_samples(
     folders: list[str], synth: list[str], cfg: PreprocessConfig, *, workers: int = 1, progress: bool = True,
-    exact: bool = False, twins: bool = False,
+    exact: bool = False, twins: bool = False, shard: tuple[int, int] = (0, 1),
 ) -> tuple[list[Sample], list[dict[str, Any]]]:
     """All samples of the given sources, and the data recipe that describes them.
 
     Args:
         exact: keep inputs in float32 (for validation) instead of float16 (half the memory, for training).
         twins: add the honest twin of every generated scan that shows an anomaly (see ``_from_generator``).
+        shard: (rank, world): read or draw only every world-th scan from the rank-th on (one process of a
+            distributed run); the recipe still describes the whole data set.
     """
+    rank, world = shard
     samples: list[Sample] = []
     recipe: list[dict[str, Any]] = []
     for folder in folders:
         records = read_labels(folder)
-        jobs = [(str(folder), r, cfg.to_dict(), exact) for r in records]
+        jobs = [(str(folder), r, cfg.to_dict(), exact) for r in records[rank::world]]
         samples += _pool_map(_from_folder, jobs, workers, f"read {Path(folder).name}", progress)
         recipe.append({"folder": str(folder), "count": len(records), **{k: v for k, v in read_recipe(folder).items()
                                                                      if k in ("generator_version", "seed", "anomaly_rate")},
                        "profile": read_recipe(folder).get("profile", {}).get("name")})
     for spec in synth:
         count, seed, profile, rate = parse_synth(spec)
-        jobs = [(seed, i, profile, rate, cfg.to_dict(), exact, twins) for i in range(count)]
-        drawn = [s for group in _pool_map(_from_generator, jobs, workers, f"generate {profile}", progress) for s in group]
-        samples += drawn
+        jobs = [(seed, i, profile, rate, cfg.to_dict(), exact, twins) for i in range(rank, count, world)]
+        samples += [s for group in _pool_map(_from_generator, jobs, workers, f"generate {profile}", progress) for s in group]
         recipe.append({"generator": GENERATOR_VERSION, "seed": seed, "count": count, "profile": profile,
-                       "anomaly_rate": rate, **({"honest_twins": len(drawn) - count} if twins else {})})
+                       "anomaly_rate": rate, **({"honest_twins": True} if twins else {})})
     return samples, recipe

@@ -247,20 +247,23 @@ def main(args) -> int:
     args.preprocess = PreprocessConfig()
     progress = rank == 0 and not args.no_progress
     separate_val = bool(args.val_data or args.val_synth)
-    samples, recipe = load_samples(args.data, args.synth, args.preprocess, workers=args.workers,
-                                   progress=progress, exact=not separate_val, twins=getattr(args, "twins", False))
+    twins = getattr(args, "twins", False)
     if separate_val:
-        train = samples
+        # each process draws only its own shard of the training scans; validation runs on rank 0 alone
+        train, recipe = load_samples(args.data, args.synth, args.preprocess, workers=args.workers,
+                                     progress=progress, twins=twins, shard=(rank, world))
         val, val_recipe = load_samples(args.val_data, args.val_synth, args.preprocess, workers=args.workers,
-                                       progress=progress, exact=True)
+                                       progress=progress, exact=True) if rank == 0 else ([], [])
     else:
+        samples, recipe = load_samples(args.data, args.synth, args.preprocess, workers=args.workers,
+                                       progress=progress, exact=True, twins=twins)
         train, val = split(samples, args.val_fraction)
         for s in train:
             s.x = s.x.astype(np.float16)  # validation keeps float32, exactly what serving computes
         val_recipe = [{"held_out": f"every {max(2, int(round(1 / args.val_fraction)))}th sample of the training sources"}]
-    if not train or not val:
+        train = [train[i] for u in units(train)[rank::world] for i in u]  # each process trains on its shard
+    if not train or (rank == 0 and not val):
         raise ValueError(f"need training and validation scans, got {len(train)} and {len(val)}")
-    train = [train[i] for u in units(train)[rank::world] for i in u]  # each process trains on its shard
     data_recipe = {"train": recipe, "val": val_recipe}
     net = TriageNet(NetConfig(num_classes=len(class_names()), heat_stride=args.heat_stride))
     if args.init:
