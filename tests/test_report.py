@@ -105,3 +105,14 @@ def test_report_rejects_mismatched_lengths(tmp_path: Path, rng: np.random.Genera
     metrics = compute_metrics(anomaly, commodity, records, class_names(), Thresholds())
     with pytest.raises(ValueError, match="5 anomaly scores for 6 records"):
         write_report(tmp_path, metrics, anomaly[:5], records, [], [])
+
+
+def test_decisions_inspect_a_scan_serving_would_not_trust_whatever_its_score(rng: np.random.Generator):
+    from quayscan.training.metrics import decisions
+
+    anomaly, commodity, records = fake_outputs(rng, n=6, anomalous=False)
+    commodity[:] = np.eye(len(class_names()))[class_names().index("garments")]
+    records[2]["quality"] = ["underexposed"]
+    made = decisions(np.zeros(6), commodity, records, class_names(), Thresholds())
+    assert [d.decision for d in made] == ["release", "release", "inspect", "release", "release", "release"]
+    assert made[2].reasons == ["image_quality"]

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from quayscan.datasets.folder import load_scan, read_labels
 from quayscan.model.overlay import overlay
+from quayscan.model.quality import check_quality
 from quayscan.model.runner import Runner, heatmap_to_scan
 from quayscan.training.focus import HeatFocus
 from quayscan.training.metrics import compute_metrics, decisions
@@ -26,13 +27,15 @@ N_EXAMPLES = 8
 
 def run_model(runner: Runner, folder: str | Path, progress: bool = True,
               focus: HeatFocus | None = None) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """Anomaly probabilities, commodity probabilities and label records of every scan in a folder; with
-    ``focus``, each scan's heatmap is added to it."""
+    """Anomaly probabilities, commodity probabilities and label records of every scan in a folder; each
+    record gets the image-quality problems serving would find (``quality``), so the decisions made from
+    them are serving's; with ``focus``, each scan's heatmap is added to it."""
     records = read_labels(folder)
     anomaly = np.zeros(len(records))
     commodity = np.zeros((len(records), len(runner.card.class_names)))
     for i, rec in enumerate(tqdm(records, desc="evaluate", unit="scan", disable=not progress)):
         scan = load_scan(folder, rec)
+        rec["quality"] = check_quality(scan)
         pred = runner.predict([scan])[0]
         anomaly[i], commodity[i] = pred.anomaly_prob, pred.commodity_probs
         if focus is not None:

@@ -34,12 +34,14 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 def decisions(anomaly: np.ndarray, commodity: np.ndarray, records: list[dict[str, Any]], class_names: list[str],
               thresholds: Thresholds) -> list:
+    """The policy's decision for each scan, as serving makes it: a record's ``quality`` problems (from
+    ``check_quality``, when the images were read) make it ``inspect`` whatever the scores."""
     out = []
     for a, c, r in zip(anomaly, commodity, records):
         d = r["declared"]
         declared_empty = d.get("commodity") == "empty" and not d.get("hs_code")
         out.append(decide(float(a), c, class_names, [] if declared_empty else [d], thresholds,
-                          declared_empty=declared_empty))
+                          declared_empty=declared_empty, quality_problems=r.get("quality", ())))
     return out
 
 
