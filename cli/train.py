@@ -41,6 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scene-boxes", choices=("target", "ignore"), default="target",
                    help="heatmap inside boxes of undeclared goods and false walls: learnt as anomalous (target) "
                         "or left to the image label (ignore) (default: target)")
+    p.add_argument("--hard-negatives", type=int, default=0,
+                   help="also learn that each scan's K hottest cells outside the boxes are cold (0 = off; default: 0)")
+    p.add_argument("--hard-weight", type=float, default=5.0,
+                   help="weight of the hard-negative term (default: 5)")
     p.add_argument("--init", help="initialise weights from this checkpoint (fine-tuning)")
     p.add_argument("--target-recall", type=float, default=0.99, help="inspect recall to calibrate for (default: 0.99)")
     p.add_argument("--workers", type=int, default=2, help="processes that read or generate scans (default: 2)")

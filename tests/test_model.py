@@ -262,6 +262,29 @@ def test_heat_weight_scales_the_heatmap_term_only():
     assert float(thirty - one) == pytest.approx(29.0 * parts["heat"], rel=1e-4)
 
 
+def test_hard_negatives_learn_the_hottest_cells_outside_the_boxes_only():
+    """A hot cell far from the box raises the hard-negative term; one in the box or its ring does not."""
+    from quayscan.training.train import loss_fn
+
+    mask = torch.zeros((1, 192, 256))
+    mask[0, 80:96, 40:56] = 1  # cells 10-11 x 5-6
+    x, v, c = torch.zeros((1, 3, 192, 256)), torch.ones(1), torch.tensor([4])
+
+    def hard(h, k=4):
+        net = lambda x, heat_logits: (torch.zeros(1), torch.zeros((1, 12)), h)  # noqa: E731
+        return loss_fn(net, x, mask, v, c, 20.0, 0.0, "ignore", 1.0, k)[1]
+
+    base = torch.full((1, 24, 32), -3.0)
+    in_box, in_ring, far = base.clone(), base.clone(), base.clone()
+    in_box[0, 10, 5] = 3.0
+    in_ring[0, 12, 7] = 3.0
+    far[0, 20, 25] = 3.0
+    assert hard(in_box)["hard"] == pytest.approx(hard(base)["hard"])
+    assert hard(in_ring)["hard"] == pytest.approx(hard(base)["hard"])
+    assert hard(far)["hard"] > 10 * hard(base)["hard"]
+    assert "hard" not in hard(far, k=0)
+
+
 def test_heat_focus_tells_a_map_on_the_object_from_a_map_on_the_cargo():
     from quayscan.model.preprocess import PreprocessConfig
     from quayscan.model.runner import Prediction

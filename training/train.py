@@ -116,7 +116,8 @@ def commodity_target(smp: Sample) -> int:
 
 def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
             heat_pos_weight: float = 20.0, heat_cells: float = 0.0,
-            scene_boxes: str = "target", heat_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+            scene_boxes: str = "target", heat_weight: float = 1.0,
+            hard_negatives: int = 0, hard_weight: float = 5.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Image, heatmap and commodity losses of one batch.
 
     Anomaly cells of the heatmap weigh ``heat_pos_weight`` against clean ones. With ``heat_cells`` > 0 a
@@ -132,6 +133,11 @@ def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
     the heatmap term's is spread as a mean over thousands of cells, so at weight 1 a cell learns almost
     only from the image label: in a loaded scan whose anomaly the map cannot find yet, that raises
     whatever cargo cell is hottest, and the map learns that cargo is suspicious.
+
+    ``hard_negatives`` K > 0 adds a term on each scan's K hottest cells that should be cold (outside every
+    box and the cell ring around it), weighted ``hard_weight``: the scan's score is a smooth maximum over
+    its cells, so a clean scan is released only if its hottest cells are cold, and a mean over thousands
+    of cells hardly sees those few.
     """
     inspect_logit, commodity_logits, heat = net(x, heat_logits=True)  # heat: (B, h, w) logits
     stride = x.shape[-1] // heat.shape[-1]
@@ -154,7 +160,15 @@ def loss_fn(net: torch.nn.Module, x, mask, visible, commodity,
     l_cls = F.cross_entropy(commodity_logits[known], commodity[known], label_smoothing=0.05) if known.any() \
         else commodity_logits.sum() * 0.0
     total = l_img + heat_weight * l_heat + l_cls
-    return total, {"img": l_img.item(), "heat": l_heat.item(), "cls": l_cls.item()}
+    parts = {"img": l_img.item(), "heat": l_heat.item(), "cls": l_cls.item()}
+    if hard_negatives > 0:
+        near = F.max_pool2d(F.max_pool2d(mask.float()[:, None], stride), 3, stride=1, padding=1)[:, 0] > 0
+        cold = heat.masked_fill(near, -1e4).flatten(1)  # (B, h*w): cells that must be cold, the rest far below
+        top = cold.topk(min(hard_negatives, cold.shape[1]), dim=1).values
+        l_hard = F.binary_cross_entropy_with_logits(top, torch.zeros_like(top))
+        total = total + hard_weight * l_hard
+        parts["hard"] = l_hard.item()
+    return total, parts
 
 
 def prefetch(it, depth: int = 2):
@@ -195,7 +209,7 @@ def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, 
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
         loss, parts = loss_fn(net, x, m, v, c, args.heat_pos_weight, args.heat_cells, args.scene_boxes,
-                              args.heat_weight)
+                              args.heat_weight, getattr(args, "hard_negatives", 0), getattr(args, "hard_weight", 5.0))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
