@@ -193,12 +193,16 @@ def _labels(spec: ScanSpec, profile: Profile, vehicle, c: Canvas, truth: str, fo
     }
 
 
-def generate_scan(seed: int, index: int, profile: Profile, anomaly_rate: float = 0.3) -> RenderedScan:
-    """Scan number ``index`` of the data set ``seed``: independent of how work is split over processes."""
+def scan_spec(seed: int, index: int, anomaly_rate: float = 0.3) -> ScanSpec:
+    """The spec of scan number ``index`` of the data set ``seed``: independent of how work is split over
+    processes."""
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not isinstance(index, (int, np.integer)) or index < 0:
         raise ValueError(f"index must be a non-negative integer, got {index!r}")
-    rng = np.random.default_rng([int(seed), int(index)])
-    spec = sample_spec(rng, f"s{seed}-{index:06d}", anomaly_rate)
-    return render_scan(spec, profile)
+    return sample_spec(np.random.default_rng([int(seed), int(index)]), f"s{seed}-{index:06d}", anomaly_rate)
+
+
+def generate_scan(seed: int, index: int, profile: Profile, anomaly_rate: float = 0.3) -> RenderedScan:
+    """Scan number ``index`` of the data set ``seed``, rendered."""
+    return render_scan(scan_spec(seed, index, anomaly_rate), profile)

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from quayscan.datasets.commodities import class_names
 from quayscan.datasets.folder import load_scan, read_labels, read_recipe
-from quayscan.datasets.generator import GENERATOR_VERSION, render_scan, sample_spec
+from quayscan.datasets.generator import GENERATOR_VERSION, render_scan, scan_spec
 from quayscan.datasets.profiles import load_profile
 from quayscan.datasets.scan import Scan
 from quayscan.model.preprocess import PreprocessConfig, preprocess
@@ -73,12 +73,12 @@ def _from_folder(args: tuple[str, dict[str, Any], dict[str, Any], bool]) -> Samp
 
 
 def _from_generator(args: tuple[int, int, str, float, dict[str, Any], bool, bool]) -> list[Sample]:
-    """Scan ``index`` of the generator's data set ``seed`` (exactly what ``generate_scan`` draws); with
+    """Scan ``index`` of the generator's data set ``seed`` (what ``generate_scan`` draws); with
     ``twins``, a scan that shows an anomaly comes with its honest twin: the same load, vehicle and detector
     noise with nothing hidden, so the pair differs only by the anomaly."""
     seed, index, profile, rate, cfg, exact, twins = args
     prof, pcfg = load_profile(profile), PreprocessConfig.from_dict(cfg)
-    spec = sample_spec(np.random.default_rng([int(seed), int(index)]), f"s{seed}-{index:06d}", rate)
+    spec = scan_spec(seed, index, rate)
     out = [_sample(render_scan(spec, prof), pcfg, exact)]
     if twins and out[0].visible:
         honest = render_scan(spec, prof, anomalies=False)

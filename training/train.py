@@ -209,7 +209,7 @@ def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, 
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
         loss, parts = loss_fn(net, x, m, v, c, args.heat_pos_weight, args.heat_cells, args.scene_boxes,
-                              args.heat_weight, getattr(args, "hard_negatives", 0), getattr(args, "hard_weight", 5.0))
+                              args.heat_weight, args.hard_negatives, args.hard_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -261,16 +261,15 @@ def main(args) -> int:
     args.preprocess = PreprocessConfig()
     progress = rank == 0 and not args.no_progress
     separate_val = bool(args.val_data or args.val_synth)
-    twins = getattr(args, "twins", False)
     if separate_val:
         # each process draws only its own shard of the training scans; validation runs on rank 0 alone
         train, recipe = load_samples(args.data, args.synth, args.preprocess, workers=args.workers,
-                                     progress=progress, twins=twins, shard=(rank, world))
+                                     progress=progress, twins=args.twins, shard=(rank, world))
         val, val_recipe = load_samples(args.val_data, args.val_synth, args.preprocess, workers=args.workers,
                                        progress=progress, exact=True) if rank == 0 else ([], [])
     else:
         samples, recipe = load_samples(args.data, args.synth, args.preprocess, workers=args.workers,
-                                       progress=progress, exact=True, twins=twins)
+                                       progress=progress, exact=True, twins=args.twins)
         train, val = split(samples, args.val_fraction)
         for s in train:
             s.x = s.x.astype(np.float16)  # validation keeps float32, exactly what serving computes
