@@ -27,6 +27,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="batch size per process (default: 16)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate, one-cycle (default: 3e-3)")
     p.add_argument("--width", type=int, default=736, help="training frame width in px at 20 mm (default: 736)")
+    p.add_argument("--window", type=int, default=0,
+                   help="train on random windows of this many px of each scan, never cutting an anomaly box "
+                        "(cheaper steps; validation and serving see whole scans; 0 = whole frames; default: 0)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="keep an exponential moving average of the weights with this decay per step (e.g. 0.998) "
+                        "and validate, checkpoint and export the average (0 = off; default: 0)")
     p.add_argument("--heat-stride", type=int, default=8, choices=(8, 16),
                    help="heatmap resolution: stride-8 or stride-16 evidence head (default: 8)")
     p.add_argument("--paste", type=float, default=0.3,

@@ -1,4 +1,4 @@
-"""Training samples drawn from the generator: honest twins, and batches and splits that keep them paired."""
+"""Training samples and batches: honest twins kept paired, training windows, averaged weights."""
 
 import cv2
 import numpy as np
@@ -71,3 +71,64 @@ def test_shards_of_a_distributed_run_draw_disjoint_scans_that_make_up_the_whole(
     ids = [[s.record["id"] for s in p[0]] for p in parts]
     assert sorted(ids[0] + ids[1]) == sorted(s.record["id"] for s in whole) and not set(ids[0]) & set(ids[1])
     assert parts[0][1] == parts[1][1] == recipe  # each process records the whole data set
+
+
+def test_training_windows_never_cut_a_box_and_label_what_they_hold():
+    from quayscan.training.augment import crop
+
+    x = np.random.default_rng(0).random((3, 8, 700), dtype=np.float32)
+    mask = np.zeros((8, 700), np.uint8)
+    mask[2:5, 100:140] = 1  # an object
+    mask[1:7, 500:620] = 2  # a scene anomaly
+    rng = np.random.default_rng(1)
+    held = set()
+    for _ in range(300):
+        y, m, shows = crop(x, mask, 200, rng)
+        assert y.shape == (3, 8, 200) and m.shape == (8, 200)
+        boxes = {int(m[2:5].any(axis=0).sum()) if (m == 1).any() else 0, int((m == 2).any(axis=0).sum())}
+        assert boxes <= {0, 40, 120}  # a box is whole in the window or not in it
+        assert shows == bool(m.any())
+        held.add(((m == 1).any(), (m == 2).any()))
+    assert (True, False) in held and (False, True) in held and (False, False) in held  # each box, and neither
+    y, m, shows = crop(x, np.zeros_like(mask), 200, rng)
+    assert shows is None and y.shape[2] == 200  # no boxes: the scan's own label stands
+    narrow = x[:, :, :150]
+    assert crop(narrow, mask[:, :150], 200, rng)[0] is narrow  # narrower than the window: as it is
+    wide = np.zeros_like(mask)
+    wide[:, 100:400] = 1  # wider than the window: cut, labelled by what is left
+    _, m, shows = crop(x, wide, 200, rng)
+    assert shows == bool(m.any())
+
+
+def test_windowed_training_with_averaged_weights_checkpoints_and_resumes(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from quayscan.cli import main
+    from quayscan.training import train
+
+    out = tmp_path / "run"
+    args = ["train", "--synth", "8:3:linac-6-3:0.5", "--out", str(out), "--batch-size", "4", "--val-fraction", "0.3",
+            "--workers", "1", "--no-progress", "--window", "256", "--ema", "0.9", "--epochs", "2"]
+    one_epoch = train.train_one_epoch
+    calls = []
+
+    def interrupted(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return one_epoch(*a, **kw)
+
+    monkeypatch.setattr(train, "train_one_epoch", interrupted)
+    assert main(args) == 130  # interrupted (Ctrl-C) during epoch 2
+    first = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert first["epoch"] == 0 and set(first["live_model"]) == set(first["model"])
+    assert [k for k in first["model"] if first["model"][k].is_floating_point()
+            and not torch.equal(first["model"][k], first["live_model"][k])]  # the average is not the live weights
+    monkeypatch.setattr(train, "train_one_epoch", one_epoch)
+    assert main(args) == 0  # resumes at epoch 2, from the live weights and the average
+    second = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert second["epoch"] == 1 and second["args"]["window"] == 256 and second["args"]["ema"] == 0.9
+    assert len((out / "history.jsonl").read_text().splitlines()) == 2
+    assert main([*args[:-1], "3"]) == 2  # a finished schedule is not stretched: a clear error instead
+    assert "planned for 2 epochs" in capsys.readouterr().err
+    assert main(["export", "--checkpoint", str(out / "best.pt"), "--out", str(out / "model.onnx")]) == 0

@@ -27,12 +27,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from quayscan.datasets.commodities import class_names
 from quayscan.model.network import NetConfig, TriageNet
 from quayscan.model.preprocess import PreprocessConfig
-from quayscan.training.augment import PasteDense, TrainTransform, place
+from quayscan.training.augment import PasteDense, TrainTransform, crop, place
 from quayscan.training.calibrate import calibrate
 from quayscan.training.data import OBJECT, SCENE, Sample, load_samples
 from quayscan.training.metrics import compute_metrics
@@ -77,10 +78,12 @@ def _groups(samples: list[Sample], batch_size: int, width: int, rng: np.random.G
 
 
 def batches(samples: list[Sample], batch_size: int, width: int, rng: np.random.Generator | None,
-            transform: TrainTransform | None, paste: PasteDense | None = None):
+            transform: TrainTransform | None, paste: PasteDense | None = None, window: bool = False):
     """Yield (x, mask, visible, commodity) tensors; shuffled and augmented when rng is given.
 
-    Without rng the order is the samples' own (validation, prediction) in a frame of ``width``.
+    Without rng the order is the samples' own (validation, prediction) in a frame of ``width``. With
+    ``window`` (training only) each scan is cut to a random window of ``width`` columns that holds its
+    anomaly boxes whole or not at all, and a window without its scan's boxes is a clean sample.
     """
     groups = _groups(samples, batch_size, width, rng) if rng is not None else \
         [(width, list(range(s, min(len(samples), s + batch_size)))) for s in range(0, len(samples), batch_size)]
@@ -94,6 +97,9 @@ def batches(samples: list[Sample], batch_size: int, width: int, rng: np.random.G
                 v = max(v, int(pasted))
             if transform is not None:
                 x, m = transform(x, m, rng)
+            if window and rng is not None:
+                x, m, shows = crop(x, m, width, rng)
+                v = v if shows is None else int(shows)
             x, m = place(x, m, width, rng)
             xs.append(x)
             ms.append(m)
@@ -192,19 +198,25 @@ def prefetch(it, depth: int = 2):
         yield item
 
 
+def train_width(args) -> int:
+    """The frame width training batches are cut to: the window (``--window``) or the whole frame."""
+    return args.window or args.width
+
+
 def steps_per_epoch(samples: list[Sample], args, world: int) -> int:
     """Batches per epoch; under DDP the smallest over the processes, since every step is a collective."""
-    steps = torch.tensor(len(_groups(samples, args.batch_size, args.width, None)))
+    steps = torch.tensor(len(_groups(samples, args.batch_size, train_width(args), None)))
     if world > 1:
         dist.all_reduce(steps, op=dist.ReduceOp.MIN)
     return int(steps)
 
 
 def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, rank: int,
-                    steps: int, paste: PasteDense | None = None) -> dict[str, float]:
+                    steps: int, paste: PasteDense | None = None, ema: AveragedModel | None = None) -> dict[str, float]:
     net.train()
     sums: dict[str, float] = {}
-    it = prefetch(itertools.islice(batches(samples, args.batch_size, args.width, rng, transform, paste), steps))
+    it = prefetch(itertools.islice(batches(samples, args.batch_size, train_width(args), rng, transform, paste,
+                                           window=bool(args.window)), steps))
     bar = tqdm(it, total=steps,
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
@@ -215,6 +227,8 @@ def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, 
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
         sched.step()
+        if ema is not None:
+            ema.update_parameters(net.module if hasattr(net, "module") else net)
         for k, val in parts.items():
             sums[k] = sums.get(k, 0.0) + val
         bar.set_postfix({k: f"{val:.3f}" for k, val in parts.items()})
@@ -236,9 +250,13 @@ def predict(net, samples: list[Sample], args) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(probs), np.concatenate(classes)
 
 
-def checkpoint(net, opt, sched, epoch: int, args, recipe, extra: dict[str, Any]) -> dict[str, Any]:
+def checkpoint(net, opt, sched, epoch: int, args, recipe, extra: dict[str, Any],
+               ema: AveragedModel | None = None) -> dict[str, Any]:
+    """What a checkpoint holds; with an average of the weights, ``model`` is the average (what is exported)
+    and ``live_model`` the weights training goes on from."""
     core = net.module if hasattr(net, "module") else net
-    return {"model": core.state_dict(), "net_config": core.cfg.to_dict(), "preprocess": PreprocessConfig().to_dict()
+    live = {"live_model": core.state_dict()} if ema is not None else {}
+    return {"model": (ema.module if ema is not None else core).state_dict(), **live, "net_config": core.cfg.to_dict(), "preprocess": PreprocessConfig().to_dict()
             if not hasattr(args, "preprocess") else args.preprocess.to_dict(), "class_names": class_names(),
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch,
             "data_recipe": recipe, "args": {k: v for k, v in vars(args).items() if k not in ("run", "preprocess")},
@@ -291,12 +309,20 @@ def main(args) -> int:
     start, best = 0, -1.0
     if (out / "last.pt").is_file() and not args.init:
         state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
-        net.load_state_dict(state["model"])
+        planned = state.get("args", {}).get("epochs", args.epochs)
+        if planned != args.epochs:
+            raise ValueError(f"{out} holds a run planned for {planned} epochs (its learning-rate schedule ends "
+                             f"there): resume it with --epochs {planned}, or fine-tune into a new --out with --init")
+        net.load_state_dict(state.get("live_model", state["model"]))
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start, best = state["epoch"] + 1, state.get("best_score", -1.0)
         log.info("resuming %s at epoch %d", out, start + 1)
     net = net.to(memory_format=torch.channels_last)
+    ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True) if args.ema else None
+    if ema is not None and start > 0:
+        ema.module.load_state_dict(state["model"])
+        ema.n_averaged.fill_(1)  # go on averaging, not start again from the live weights
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(net)
     if rank == 0:
@@ -310,10 +336,10 @@ def main(args) -> int:
     names = class_names()
     for epoch in range(start, args.epochs):
         t0 = time.perf_counter()
-        losses = train_one_epoch(net, opt, sched, train, args, rng, transform, epoch, rank, epoch_steps, paste)
+        losses = train_one_epoch(net, opt, sched, train, args, rng, transform, epoch, rank, epoch_steps, paste, ema)
         if rank != 0:
             continue
-        anomaly, commodity = predict(net, val, args)
+        anomaly, commodity = predict(ema.module if ema is not None else net, val, args)
         records = [s.record for s in val]
         thresholds = calibrate(anomaly, commodity, records, names, args.target_recall)
         metrics = compute_metrics(anomaly, commodity, records, names, thresholds)
@@ -322,7 +348,7 @@ def main(args) -> int:
                  epoch + 1, {k: round(v, 4) for k, v in losses.items()}, metrics["auc"], metrics["release_rate"],
                  metrics["inspect_recall"], metrics["commodity_top1"], time.perf_counter() - t0)
         extra = {"thresholds": thresholds.to_dict(), "val_metrics": metrics, "best_score": max(best, score)}
-        state = checkpoint(net, opt, sched, epoch, args, data_recipe, extra)
+        state = checkpoint(net, opt, sched, epoch, args, data_recipe, extra, ema)
         torch.save(state, out / "last.pt")
         if score > best:
             best = score
