@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=int, default=0,
                    help="train on random windows of this many px of each scan, never cutting an anomaly box "
                         "(cheaper steps; validation and serving see whole scans; 0 = whole frames; default: 0)")
+    p.add_argument("--window-epochs", type=int, default=None,
+                   help="with --window, train on windows for this many epochs and on whole frames after them "
+                        "(default: every epoch)")
     p.add_argument("--ema", type=float, default=0.0,
                    help="keep an exponential moving average of the weights with this decay per step (e.g. 0.998) "
                         "and validate, checkpoint and export the average (0 = off; default: 0)")

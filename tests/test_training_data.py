@@ -108,7 +108,7 @@ def test_windowed_training_with_averaged_weights_checkpoints_and_resumes(tmp_pat
 
     out = tmp_path / "run"
     args = ["train", "--synth", "8:3:linac-6-3:0.5", "--out", str(out), "--batch-size", "4", "--val-fraction", "0.3",
-            "--workers", "1", "--no-progress", "--window", "256", "--ema", "0.9", "--epochs", "2"]
+            "--workers", "1", "--no-progress", "--window", "256", "--window-epochs", "1", "--ema", "0.9", "--epochs", "2"]
     one_epoch = train.train_one_epoch
     calls = []
 
@@ -132,3 +132,14 @@ def test_windowed_training_with_averaged_weights_checkpoints_and_resumes(tmp_pat
     assert main([*args[:-1], "3"]) == 2  # a finished schedule is not stretched: a clear error instead
     assert "planned for 2 epochs" in capsys.readouterr().err
     assert main(["export", "--checkpoint", str(out / "best.pt"), "--out", str(out / "model.onnx")]) == 0
+
+
+def test_window_epochs_come_first_then_whole_frames():
+    from argparse import Namespace
+
+    from quayscan.training.train import train_width
+
+    args = Namespace(window=384, window_epochs=2, width=736)
+    assert [train_width(args, e) for e in range(4)] == [384, 384, 736, 736]
+    assert [train_width(Namespace(window=384, window_epochs=None, width=736), e) for e in range(2)] == [384, 384]
+    assert train_width(Namespace(window=0, window_epochs=None, width=736), 0) == 736

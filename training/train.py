@@ -198,14 +198,20 @@ def prefetch(it, depth: int = 2):
         yield item
 
 
-def train_width(args) -> int:
-    """The frame width training batches are cut to: the window (``--window``) or the whole frame."""
-    return args.window or args.width
+def windowed(args, epoch: int) -> bool:
+    """Whether epoch (from 0) trains on windows: with ``--window``, its first ``--window-epochs`` epochs
+    (all of them by default); the epochs after it see whole frames, as validation and serving do."""
+    return bool(args.window) and (args.window_epochs is None or epoch < args.window_epochs)
 
 
-def steps_per_epoch(samples: list[Sample], args, world: int) -> int:
+def train_width(args, epoch: int) -> int:
+    """The frame width an epoch's batches are cut to: the window or the whole frame."""
+    return args.window if windowed(args, epoch) else args.width
+
+
+def steps_per_epoch(samples: list[Sample], args, world: int, epoch: int) -> int:
     """Batches per epoch; under DDP the smallest over the processes, since every step is a collective."""
-    steps = torch.tensor(len(_groups(samples, args.batch_size, train_width(args), None)))
+    steps = torch.tensor(len(_groups(samples, args.batch_size, train_width(args, epoch), None)))
     if world > 1:
         dist.all_reduce(steps, op=dist.ReduceOp.MIN)
     return int(steps)
@@ -215,8 +221,8 @@ def train_one_epoch(net, opt, sched, samples, args, rng, transform, epoch: int, 
                     steps: int, paste: PasteDense | None = None, ema: AveragedModel | None = None) -> dict[str, float]:
     net.train()
     sums: dict[str, float] = {}
-    it = prefetch(itertools.islice(batches(samples, args.batch_size, train_width(args), rng, transform, paste,
-                                           window=bool(args.window)), steps))
+    it = prefetch(itertools.islice(batches(samples, args.batch_size, train_width(args, epoch), rng, transform, paste,
+                                           window=windowed(args, epoch)), steps))
     bar = tqdm(it, total=steps,
                desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", disable=rank != 0 or args.no_progress)
     for x, m, v, c in bar:
@@ -303,8 +309,8 @@ def main(args) -> int:
         net.load_state_dict(state["model"])
         log.info("initialised from %s", args.init)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    epoch_steps = steps_per_epoch(train, args, world)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, args.epochs * epoch_steps),
+    epoch_steps = [steps_per_epoch(train, args, world, e) for e in range(args.epochs)]
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, sum(epoch_steps)),
                                                 pct_start=0.15)
     start, best = 0, -1.0
     if (out / "last.pt").is_file() and not args.init:
@@ -336,7 +342,8 @@ def main(args) -> int:
     names = class_names()
     for epoch in range(start, args.epochs):
         t0 = time.perf_counter()
-        losses = train_one_epoch(net, opt, sched, train, args, rng, transform, epoch, rank, epoch_steps, paste, ema)
+        losses = train_one_epoch(net, opt, sched, train, args, rng, transform, epoch, rank, epoch_steps[epoch],
+                                 paste, ema)
         if rank != 0:
             continue
         anomaly, commodity = predict(ema.module if ema is not None else net, val, args)
