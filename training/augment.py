@@ -81,7 +81,7 @@ def crop(x: np.ndarray, mask: np.ndarray, width: int, rng: np.random.Generator,
     w = x.shape[2]
     cols = mask.any(axis=0)
     if w <= width:
-        return x, mask, bool(cols.any()) if cols.any() else None
+        return x, mask, True if cols.any() else None
     edges = np.flatnonzero(np.diff(np.concatenate([[0], cols.astype(np.int8), [0]])))
     runs = edges.reshape(-1, 2)  # [start, end) of each run of columns with a box in it
     off = np.arange(w - width + 1)

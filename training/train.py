@@ -262,9 +262,9 @@ def checkpoint(net, opt, sched, epoch: int, args, recipe, extra: dict[str, Any],
     and ``live_model`` the weights training goes on from."""
     core = net.module if hasattr(net, "module") else net
     live = {"live_model": core.state_dict()} if ema is not None else {}
-    return {"model": (ema.module if ema is not None else core).state_dict(), **live, "net_config": core.cfg.to_dict(), "preprocess": PreprocessConfig().to_dict()
-            if not hasattr(args, "preprocess") else args.preprocess.to_dict(), "class_names": class_names(),
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch,
+    return {"model": (ema.module if ema is not None else core).state_dict(), **live, "net_config": core.cfg.to_dict(),
+            "preprocess": PreprocessConfig().to_dict() if not hasattr(args, "preprocess") else args.preprocess.to_dict(),
+            "class_names": class_names(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch,
             "data_recipe": recipe, "args": {k: v for k, v in vars(args).items() if k not in ("run", "preprocess")},
             **extra}
 
