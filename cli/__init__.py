@@ -14,9 +14,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from quayscan.cli import card, compare, dataset, evaluate, export, generate, keys, models, predict, quantize, serve, train, users
+from quayscan.cli import (calibrate, card, compare, dataset, evaluate, export, generate, keys, models, predict, quantize,
+                          serve, train, users)
 
-SUBCOMMANDS = [generate, dataset, train, export, evaluate, compare, predict, quantize, card, serve, keys, users, models]
+SUBCOMMANDS = [generate, dataset, train, export, calibrate, evaluate, compare, predict, quantize, card, serve, keys, users,
+               models]
 
 
 def build_parser() -> argparse.ArgumentParser:

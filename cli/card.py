@@ -23,12 +23,20 @@ def _fmt(v: Any) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def _calibration_data(card) -> str:
+    cal = card.evaluation.get("calibration")
+    if not cal:
+        return "the validation set"
+    return (f"{cal['n_scans']} scans, {cal['n_inspect']} of them to inspect: recall {cal['inspect_recall']:.3f} there, "
+            f"at least {cal['recall_lower_95']:.3f} with 95% confidence")
+
+
 def markdown(card) -> str:
     lines = [f"# Model card: {card.model_version}", "", f"Created {card.created or 'n/a'}.", "",
              "## Operating point", "",
              f"- inspect threshold on the anomaly probability: {card.thresholds.inspect:.4f}",
              f"- commodity threshold on the probability of the declared class: {card.thresholds.commodity:.4f}",
-             f"- calibrated for inspect recall {card.thresholds.target_recall} on the validation set", "",
+             f"- calibrated for inspect recall {card.thresholds.target_recall} on {_calibration_data(card)}", "",
              "## Evaluation", "",
              "| data | scans | AUC | inspect recall | release rate | commodity top-1 |", "|---|---|---|---|---|---|"]
     for name, m in card.evaluation.items():

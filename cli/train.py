@@ -20,6 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "vehicle and detector noise with nothing hidden (default: off)")
     p.add_argument("--val-data", action="append", default=[], help="validation dataset folder (repeatable)")
     p.add_argument("--val-synth", action="append", default=[], help="validation scans from the generator")
+    p.add_argument("--cal-data", action="append", default=[],
+                   help="calibration dataset folder (repeatable): the final thresholds are chosen on it and the "
+                        "validation set together (default: the validation set alone)")
+    p.add_argument("--cal-synth", action="append", default=[], help="calibration scans from the generator")
     p.add_argument("--val-fraction", type=float, default=0.15,
                    help="share held out for validation when no --val-* is given (default: 0.15)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, config.json, history.jsonl")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from quayscan.model.policy import Thresholds
-from quayscan.training.metrics import decisions
+from quayscan.training.metrics import compute_metrics, decisions
 
 
 def calibrate(anomaly: np.ndarray, commodity: np.ndarray, records: list[dict[str, Any]], class_names: list[str],
@@ -44,3 +44,29 @@ def calibrate(anomaly: np.ndarray, commodity: np.ndarray, records: list[dict[str
     else:
         tau = float(rest[min(need, len(rest)) - 1])
     return Thresholds(inspect=float(np.clip(tau, 1e-6, 0.999)), commodity=tau_c, target_recall=target_recall)
+
+
+def recall_lower_bound(caught: int, total: int, confidence: float = 0.95) -> float:
+    """One-sided Wilson lower bound on a recall of ``caught`` out of ``total``: what a calibration set of that
+    size can vouch for. 188 of 190 (0.99) vouch for 0.969; 1,188 of 1,200 (0.99) for 0.984."""
+    if total <= 0:
+        return float("nan")
+    z = {0.90: 1.2816, 0.95: 1.6449, 0.99: 2.3263}.get(confidence)
+    if z is None:
+        raise ValueError(f"confidence must be 0.90, 0.95 or 0.99, got {confidence!r}")
+    p = caught / total
+    centre = p + z * z / (2 * total)
+    margin = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return float((centre - margin) / (1 + z * z / total))
+
+
+def calibration_record(anomaly: np.ndarray, commodity: np.ndarray, records: list[dict[str, Any]],
+                       class_names: list[str], thresholds: Thresholds, data: list[Any]) -> dict[str, Any]:
+    """What the card says about a calibration: its data and the figures at the chosen thresholds."""
+    m = compute_metrics(anomaly, commodity, records, class_names, thresholds)
+    caught = int(round(m["inspect_recall"] * m["n_inspect"]))
+    return {"data": data, "n_scans": m["n_scans"], "n_inspect": m["n_inspect"], "auc": m["auc"],
+            "threshold": thresholds.inspect, "commodity_threshold": thresholds.commodity,
+            "inspect_recall": m["inspect_recall"], "release_rate": m["release_rate"],
+            "commodity_top1": m["commodity_top1"],
+            "recall_lower_95": recall_lower_bound(caught, m["n_inspect"], 0.95)}

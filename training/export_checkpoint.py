@@ -52,7 +52,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, version: str | No
         thresholds=Thresholds.from_dict(state.get("thresholds", Thresholds().to_dict())),
         net_config=state["net_config"],
         data_recipe={"generator_version": GENERATOR_VERSION, **state.get("data_recipe", {})},
-        evaluation={"validation": {k: v for k, v in state.get("val_metrics", {}).items() if k != "confusion"}},
+        evaluation={"validation": {k: v for k, v in state.get("val_metrics", {}).items() if k != "confusion"},
+                    **({"calibration": state["calibration"]} if "calibration" in state else {})},
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
     return export_onnx(net, card, out, parity_batch(cfg))

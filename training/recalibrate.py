@@ -1,0 +1,62 @@
+"""Recalibrate an exported model on labelled scans: new thresholds in a copy of the ONNX file.
+
+    quayscan calibrate --model runs/default/model.onnx --data data/cal-a --data data/cal-b --out model.onnx
+
+The inspect threshold for a 0.99 recall rests on the 1% of must-inspect scans the model scores lowest:
+two scans of a 200-scan validation set. A larger calibration set (or scans from the port's own scanner,
+exported from officers' decisions) gives a threshold that carries over to new scans; the card records
+the data, the recall reached on it and the lower bound that set can vouch for.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quayscan.model.card import read_card, write_card
+from quayscan.model.runner import Runner
+from quayscan.training.calibrate import calibrate, calibration_record
+from quayscan.training.evaluate import run_model
+
+log = logging.getLogger(__name__)
+
+
+def recalibrate(model: str | Path | None, folders: list[str | Path], out: str | Path, target_recall: float = 0.99,
+                progress: bool = True) -> dict[str, Any]:
+    """Run ``model`` on every scan of ``folders`` as serving does, choose the thresholds for
+    ``target_recall`` on them, and write a copy of the model with them at ``out``.
+
+    Returns:
+        the calibration record stored in the card (``evaluation.calibration``), with the old thresholds.
+    Raises:
+        ValueError: no folders, or none of their scans must be inspected.
+    """
+    if not folders:
+        raise ValueError("calibration needs at least one dataset folder")
+    runner = Runner(model)
+    names = runner.card.class_names
+    parts = [run_model(runner, f, progress) for f in folders]
+    anomaly = np.concatenate([p[0] for p in parts])
+    commodity = np.concatenate([p[1] for p in parts])
+    records = [r for p in parts for r in p[2]]
+    if not any(r["label"] == "inspect" for r in records):
+        raise ValueError(f"no scan in {', '.join(map(str, folders))} must be inspected: nothing to calibrate recall on")
+    thresholds = calibrate(anomaly, commodity, records, names, target_recall)
+    record = calibration_record(anomaly, commodity, records, names, thresholds, [str(f) for f in folders])
+    record["previous_thresholds"] = runner.card.thresholds.to_dict()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".calibrating")
+    shutil.copyfile(runner.path, tmp)
+    card = read_card(tmp)
+    card.thresholds = thresholds
+    card.evaluation["calibration"] = record
+    write_card(tmp, card)
+    tmp.replace(out)
+    log.info("calibrated %s on %d scans: inspect threshold %.4f -> %.4f", out, len(records),
+             record["previous_thresholds"]["inspect"], thresholds.inspect)
+    return record
