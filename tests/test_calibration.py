@@ -70,6 +70,21 @@ def test_calibrate_command_writes_a_recalibrated_copy(tmp_path, fast_profile, ca
     assert json.loads((tmp_path / "rep" / "report.json").read_text())["inspect_recall"] >= 0.9
 
 
+def test_calibrate_leaves_out_exported_cases_a_model_flagged(tmp_path, fast_profile):
+    from quayscan.datasets.make_dataset import generate_dataset
+    from quayscan.training.recalibrate import recalibrate
+
+    folder = tmp_path / "port"
+    recs = generate_dataset(folder, 8, 13, fast_profile, anomaly_rate=0.75, progress=False)
+    # as `quayscan dataset export` writes them: three cases reached review through the model's flag, one
+    # through the random audit of releases
+    for i, r in enumerate(recs[:4]):
+        r["provenance"] = {"source": "officer", "audit_sample": i == 3, "model_decision": "inspect"}
+    (folder / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    record = recalibrate(None, [folder], tmp_path / "m.onnx", 0.9, progress=False)
+    assert record["left_out_model_selected"] == 3 and record["n_scans"] == 5
+
+
 def test_calibrate_refuses_scans_with_nothing_to_inspect(tmp_path, fast_profile, capsys):
     from quayscan.datasets.make_dataset import generate_dataset
 

@@ -25,15 +25,26 @@ from quayscan.training.evaluate import run_model
 log = logging.getLogger(__name__)
 
 
+def model_selected(record: dict[str, Any]) -> bool:
+    """Whether an exported case is in the data only because a model flagged it (``quayscan dataset export``
+    writes ``provenance``). Scans a model released never reach review, so among such cases the ones to inspect
+    are those the model already scored above its threshold, and a threshold chosen on them would rise to meet
+    them; audit samples (releases sent to review at random) are an unbiased sample and are kept."""
+    prov = record.get("provenance")
+    return bool(prov) and not prov.get("audit_sample", False)
+
+
 def recalibrate(model: str | Path | None, folders: list[str | Path], out: str | Path, target_recall: float = 0.99,
                 progress: bool = True) -> dict[str, Any]:
     """Run ``model`` on every scan of ``folders`` as serving does, choose the thresholds for
     ``target_recall`` on them, and write a copy of the model with them at ``out``.
 
+    Exported cases a model flagged for review are left out (see :func:`model_selected`).
+
     Returns:
         the calibration record stored in the card (``evaluation.calibration``), with the old thresholds.
     Raises:
-        ValueError: no folders, or none of their scans must be inspected.
+        ValueError: no folders, or none of their (kept) scans must be inspected.
     """
     if not folders:
         raise ValueError("calibration needs at least one dataset folder")
@@ -43,11 +54,18 @@ def recalibrate(model: str | Path | None, folders: list[str | Path], out: str | 
     anomaly = np.concatenate([p[0] for p in parts])
     commodity = np.concatenate([p[1] for p in parts])
     records = [r for p in parts for r in p[2]]
+    keep = np.array([not model_selected(r) for r in records], bool)
+    if not keep.all():
+        log.warning("left out %d exported cases that reached review because a model flagged them: their labels "
+                    "depend on that model's threshold (audit samples are kept)", int((~keep).sum()))
+        anomaly, commodity = anomaly[keep], commodity[keep]
+        records = [r for r, k in zip(records, keep) if k]
     if not any(r["label"] == "inspect" for r in records):
         raise ValueError(f"no scan in {', '.join(map(str, folders))} must be inspected: nothing to calibrate recall on")
     thresholds = calibrate(anomaly, commodity, records, names, target_recall)
     record = calibration_record(anomaly, commodity, records, names, thresholds, [str(f) for f in folders])
     record["previous_thresholds"] = runner.card.thresholds.to_dict()
+    record["left_out_model_selected"] = int((~keep).sum())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".calibrating")
