@@ -40,6 +40,18 @@ def test_calibrate_picks_the_highest_threshold_that_reaches_the_target_recall():
     assert 0.0 < m["release_rate"] < 1.0
 
 
+def test_commodity_threshold_flags_one_percent_of_clean_honest_loads_whatever_the_anomaly_rate():
+    names = class_names()
+    labels = ["release"] * 100 + ["inspect"] * 300
+    records = _records(labels)
+    commodity = np.full((400, len(names)), 0.01)
+    g = names.index("garments")
+    commodity[:100, g] = np.linspace(0.3, 0.9, 100)  # clean honest loads
+    commodity[100:, g] = 0.02  # loads that hide something may look unlike their declaration: a catch, not a false alarm
+    t = calibrate(np.linspace(0, 1, 400), commodity, records, names)
+    assert 0.3 <= t.commodity <= 0.32
+
+
 def test_recall_lower_bound_grows_with_the_calibration_set():
     small, large = recall_lower_bound(188, 190), recall_lower_bound(1188, 1200)
     assert small == pytest.approx(0.9687, abs=1e-3) and large == pytest.approx(0.9841, abs=1e-3)

@@ -2,7 +2,8 @@
 
 Two thresholds, in this order:
 1. commodity: honest loads must rarely look like a mismatch; the threshold on the model's probability
-   of the declared class is the ``honest_flag_rate`` quantile of that probability on honest scans.
+   of the declared class is the ``honest_flag_rate`` quantile of that probability on clean, honestly
+   declared scans.
 2. inspect: with the commodity rule in place, the highest anomaly threshold at which the policy still
    inspects ``target_recall`` of the scans that must be inspected.
 The release rate of clean scans at that point is what a port saves.
@@ -23,9 +24,11 @@ def calibrate(anomaly: np.ndarray, commodity: np.ndarray, records: list[dict[str
     """Choose thresholds on validation outputs (anomaly probabilities and commodity probabilities)."""
     if not 0.5 <= target_recall < 1.0:
         raise ValueError(f"target recall must be in [0.5, 1), got {target_recall!r}")
+    # clean loads declared as what they are: a commodity flag there is a false alarm (on a load that hides
+    # something it is a catch), so the share is independent of how many calibration scans hold anomalies
     honest = [i for i, r in enumerate(records)
               if r["declared"].get("commodity") and r["declared"]["commodity"] == r["truth"]["commodity"]
-              and not any(a["type"] == "manifest_mismatch" for a in r["truth"]["anomalies"])]
+              and not r["truth"]["anomalies"]]
     if honest:
         p_declared = np.array([commodity[i, class_names.index(records[i]["declared"]["commodity"])] for i in honest])
         tau_c = float(np.clip(np.quantile(p_declared, honest_flag_rate), 1e-4, 0.5))
