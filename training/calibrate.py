@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from quayscan.model.policy import Thresholds
+from quayscan.model.stats import wilson
 from quayscan.training.metrics import compute_metrics, decisions
 
 
@@ -52,15 +53,11 @@ def calibrate(anomaly: np.ndarray, commodity: np.ndarray, records: list[dict[str
 def recall_lower_bound(caught: int, total: int, confidence: float = 0.95) -> float:
     """One-sided Wilson lower bound on a recall of ``caught`` out of ``total``: what a calibration set of that
     size can vouch for. 188 of 190 (0.99) vouch for 0.969; 1,188 of 1,200 (0.99) for 0.984."""
-    if total <= 0:
-        return float("nan")
     z = {0.90: 1.2816, 0.95: 1.6449, 0.99: 2.3263}.get(confidence)
     if z is None:
         raise ValueError(f"confidence must be 0.90, 0.95 or 0.99, got {confidence!r}")
-    p = caught / total
-    centre = p + z * z / (2 * total)
-    margin = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
-    return float((centre - margin) / (1 + z * z / total))
+    interval = wilson(caught, total, z)
+    return float("nan") if interval is None else interval[0]
 
 
 def calibration_record(anomaly: np.ndarray, commodity: np.ndarray, records: list[dict[str, Any]],

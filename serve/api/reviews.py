@@ -24,6 +24,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, or_, select
 
+from quayscan.model.stats import wilson
 from quayscan.serve.auth import Principal, require
 from quayscan.serve.errors import error
 from quayscan.serve.intake import BadRequest
@@ -229,20 +230,6 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
         return {"p50": None, "p90": None}
     p50, p90 = np.percentile(np.asarray(values, dtype=np.float64), [50, 90])
     return {"p50": round(float(p50), 4), "p90": round(float(p90), 4)}
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
-    """The Wilson score interval of a proportion ``k / n`` (95 % by default); None when ``n`` is 0.
-
-    Unlike ``p +- z * se`` it stays inside [0, 1] and is not empty at k = 0, which matters here: a few
-    hundred audited releases with no miss still leave a miss rate of up to ~1 % possible.
-    """
-    if n <= 0:
-        return None
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * float(np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)))
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _found(r: Any) -> bool:
