@@ -4,7 +4,7 @@
     quayscan calibrate --data data/port-scanner-export --out var/models/port.onnx     # the shipped model
 
 The inspect threshold is the highest at which the decision policy inspects --target-recall of the scans
-that must be inspected; the commodity threshold flags 1% of honest declarations. The card of the copy
+that must be inspected; the commodity threshold flags 1% of clean, honestly declared loads. The card of the copy
 records the data, the figures reached on it and the lower bound on recall that so many scans vouch for.
 """
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from quayscan.model.card import read_card, write_card
+from quayscan.model.card import write_card
 from quayscan.model.runner import Runner
 from quayscan.training.calibrate import calibrate, calibration_record
 from quayscan.training.evaluate import run_model
@@ -69,12 +69,15 @@ def recalibrate(model: str | Path | None, folders: list[str | Path], out: str | 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".calibrating")
-    shutil.copyfile(runner.path, tmp)
-    card = read_card(tmp)
+    card = runner.card
     card.thresholds = thresholds
     card.evaluation["calibration"] = record
-    write_card(tmp, card)
-    tmp.replace(out)
+    try:
+        shutil.copyfile(runner.path, tmp)
+        write_card(tmp, card)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     log.info("calibrated %s on %d scans: inspect threshold %.4f -> %.4f", out, len(records),
              record["previous_thresholds"]["inspect"], thresholds.inspect)
     return record
